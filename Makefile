@@ -1,0 +1,57 @@
+# llcpkg: `make reproduce` runs every notebook (cpu profile) into results/;
+# `make test` runs the unit tests and the notebooks in the smoke profile.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+# Local copies of the data where this machine has them; elsewhere the loaders download
+# (LLC_DOWNLOAD=1 for reproduce only; tests never download).
+SHARED_OMNIGLOT := $(abspath ../shared/data/omniglot)
+export LLC_OMNIGLOT_ROOT ?= $(if $(wildcard $(SHARED_OMNIGLOT)/*.zip),$(SHARED_OMNIGLOT),)
+export LLC_ROOT := $(CURDIR)
+export PYTHONHASHSEED := 0
+
+.PHONY: help venv reproduce nb test unit nbtest clean-cache clean-smoke
+help:
+	@echo "make reproduce            run every notebook (PROFILE=$(PROFILE)) into results/"
+	@echo "make nb NB=01_classification PARAMS='-p bits 16'   rerun one notebook"
+	@echo "make test                 unit tests + notebooks in the smoke profile"
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+venv: $(VENV)/.installed
+
+reproduce: venv
+	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1
+	$(PY) -m llcpkg.reproduce $(NOTEBOOKS)
+
+nb: venv
+	@[ -n "$(NB)" ] || { echo "usage: make nb NB=01_classification [PARAMS='-p bits 16']"; exit 2; }
+	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1
+	$(PY) -m llcpkg.reproduce notebooks/$(NB).ipynb --papermill-args "$(PARAMS)"
+
+test: unit nbtest
+
+unit: venv
+	$(PY) -m pytest tests
+
+nbtest: venv
+	LLC_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
+
+clean-smoke:
+	rm -rf .cache/smoke-results
+
+clean-cache:
+	rm -rf .cache

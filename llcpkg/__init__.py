@@ -1,0 +1,9 @@
+"""llcpkg: learnt low-dimensional binary codes (LLC, Kusupati et al., NeurIPS 2021) and
+homologically functional hashing (HFH), as a small reproducible artifact.
+
+Modules: ``data`` (data sets), ``models`` (backbones, heads, straight-through sign),
+``train`` (one loop, cached stages), ``decode`` (MIPS, MHD, ED, Hamming-ball decoders),
+``experiments`` (the standard pipeline and evaluators), ``profiles`` (run sizes),
+``results`` (atomic tables and figures), ``reproduce`` (papermill runner).
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,176 @@
+"""Backbones and heads.
+
+A model is ``Classifier(backbone, head)``: the backbone F(x) gives d-dim features; the
+head turns them into outputs. Heads:
+
+- ``LinearHead``: the real-valued "all-powerful" baseline, logits = W F(x) + b (L outputs).
+- ``LLCHead`` (Kusupati et al. 2021, §3): projector P (d→k) and a real codebook C (L×k)
+  binarised by B(·) = sign with a straight-through estimator. ``logits`` gives phase 1's
+  B(C)·P F(x) (L outputs); ``bit_logits`` gives P F(x) (k outputs), whose signs are the
+  instance code g(x) and which phase 2 trains as k binary problems.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["sign_ste", "SmallCNN", "make_backbone", "LinearHead", "LLCHead", "Classifier", "ModelConfig", "build_model"]
+
+
+class _SignSTE(torch.autograd.Function):
+    """Forward: sign with sign(0) = +1. Backward: the identity (the official LLC rule)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+def sign_ste(x: torch.Tensor) -> torch.Tensor:
+    """Binarise to {−1, +1} (0 → +1) with the straight-through (identity) gradient."""
+    return _SignSTE.apply(x)
+
+
+def _conv_block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SmallCNN(nn.Module):
+    """Five 3×3 conv layers (width w, w, 2w, 2w, 4w) with two max-pools and global average
+    pooling: (B, C, H, W) → (B, 4w). Fast on a CPU for 28×28 inputs."""
+
+    def __init__(self, in_channels: int = 1, width: int = 32):
+        super().__init__()
+        w = width
+        self.in_channels = in_channels
+        self.features = nn.Sequential(
+            _conv_block(in_channels, w), nn.MaxPool2d(2), _conv_block(w, w),
+            _conv_block(w, 2 * w), nn.MaxPool2d(2), _conv_block(2 * w, 2 * w),
+            _conv_block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.out_dim = 4 * w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"SmallCNN expects images (B, {self.in_channels}, H, W); got shape {tuple(x.shape)}")
+        return self.features(x)
+
+
+class _TorchvisionBackbone(nn.Module):
+    """A torchvision ResNet with its classifier removed: (B, 3, H, W) → (B, d)."""
+
+    def __init__(self, name: str, in_channels: int = 3):
+        super().__init__()
+        import torchvision
+
+        net = getattr(torchvision.models, name)(weights=None)
+        if in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.out_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        self.net, self.in_channels = net, in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{type(self).__name__} expects (B, {self.in_channels}, H, W); got {tuple(x.shape)}")
+        return self.net(x)
+
+
+def make_backbone(name: str, in_channels: int, width: int = 32) -> nn.Module:
+    """``smallcnn`` (28×28 grey), or ``resnet18`` / ``resnet50`` (torchvision, for larger images)."""
+    if name == "smallcnn":
+        return SmallCNN(in_channels, width)
+    if name in {"resnet18", "resnet50"}:
+        return _TorchvisionBackbone(name, in_channels)
+    raise ValueError(f"unknown backbone {name!r}; choose smallcnn, resnet18 or resnet50")
+
+
+class LinearHead(nn.Module):
+    """Real-valued linear classifier on full features: (B, d) → (B, L) logits."""
+
+    def __init__(self, dim: int, num_classes: int):
+        super().__init__()
+        self.fc = nn.Linear(dim, num_classes)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.fc(feats)
+
+
+class LLCHead(nn.Module):
+    """Projector P (d→k) and real codebook C (L×k), binarised with ``sign_ste`` when used.
+
+    ``forward``/``logits``: (B, d) → (B, L) = P F(x) · B(C)ᵀ (phase 1 and MIPS decoding).
+    ``bit_logits``: (B, d) → (B, k) = P F(x) (phase 2; instance code = its sign).
+    """
+
+    def __init__(self, dim: int, num_classes: int, bits: int, codebook: torch.Tensor | None = None):
+        super().__init__()
+        if bits < 1:
+            raise ValueError(f"bits must be >= 1, got {bits}")
+        if num_classes < 2:
+            raise ValueError(f"need at least 2 classes, got {num_classes}")
+        self.projector = nn.Linear(dim, bits)
+        if codebook is None:
+            codebook = torch.randn(num_classes, bits)
+        codebook = torch.as_tensor(codebook, dtype=torch.float32)
+        if codebook.shape != (num_classes, bits):
+            raise ValueError(f"codebook must be ({num_classes}, {bits}); got {tuple(codebook.shape)}")
+        self.codebook = nn.Parameter(codebook.clone())
+
+    @property
+    def bits(self) -> int:
+        return self.codebook.shape[1]
+
+    def class_codes(self) -> torch.Tensor:
+        """B(C): (L, k) in {−1, +1}, without gradient."""
+        return torch.where(self.codebook.detach() >= 0, 1.0, -1.0)
+
+    def bit_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.projector(feats)
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.bit_logits(feats) @ sign_ste(self.codebook).t()
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.logits(feats)
+
+
+class Classifier(nn.Module):
+    """Backbone + head: (B, C, H, W) → head outputs."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What network to build."""
+
+    backbone: str = "smallcnn"  # smallcnn | resnet18 | resnet50
+    width: int = 32  # SmallCNN width (ignored by ResNets)
+    head: str = "linear"  # linear | llc
+    bits: int = 0  # k, for the llc head
+
+
+def build_model(cfg: ModelConfig, in_channels: int, num_classes: int, codebook: torch.Tensor | None = None) -> Classifier:
+    """Build a Classifier from a config; ``codebook`` (L, k) warm-starts an LLC head."""
+    backbone = make_backbone(cfg.backbone, in_channels, cfg.width)
+    if cfg.head == "linear":
+        head: nn.Module = LinearHead(backbone.out_dim, num_classes)
+    elif cfg.head == "llc":
+        head = LLCHead(backbone.out_dim, num_classes, cfg.bits, codebook)
+    else:
+        raise ValueError(f"unknown head {cfg.head!r}")
+    return Classifier(backbone, head)

@@ -1,0 +1,68 @@
+"""Run profiles: how big an experiment is, chosen by name.
+
+``smoke`` is for CI (tiny subsets, one epoch, results to an ignored folder so committed
+results are never overwritten); ``cpu`` is the default of ``make reproduce`` (real
+results on a 2-core laptop CPU, written to ``results/``); ``gpu`` is the same recipe
+with more epochs for a machine with an accelerator. A notebook's papermill parameter
+``profile`` defaults to ``$LLC_PROFILE``, else ``cpu``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .results import project_root
+
+__all__ = ["Profile", "PROFILES", "get_profile", "default_profile_name"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Scale of a run."""
+
+    name: str
+    train_subset: int | None  # training images per data set (None = all)
+    test_subset: int | None  # test images per data set (None = all)
+    baseline_epochs: int  # epochs of the real-valued baseline
+    phase1_epochs: int  # epochs of LLC phase 1 (warm-started from the baseline backbone)
+    phase2_epochs: int  # epochs of LLC phase 2
+    batch_size: int  # training batch size
+    width: int  # channels of the small CNN backbone
+    device: str = "cpu"  # torch device for training and inference
+    backbone: str = "smallcnn"  # smallcnn for 28×28 sets; resnet18/resnet50 for larger images
+    channels_last: bool = False  # NHWC layout for convolutions
+
+    @property
+    def results_dir(self) -> Path:
+        """``results/`` for real profiles; an ignored scratch folder for smoke runs."""
+        root = project_root()
+        return root / "results" if self.name != "smoke" else root / ".cache" / "smoke-results"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where trained checkpoints are cached (``$LLC_CACHE`` or ``.cache/checkpoints``)."""
+        return Path(os.environ.get("LLC_CACHE", project_root() / ".cache" / "checkpoints"))
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", train_subset=1024, test_subset=512, baseline_epochs=1,
+                     phase1_epochs=1, phase2_epochs=1, batch_size=128, width=8),
+    "cpu": Profile("cpu", train_subset=None, test_subset=None, baseline_epochs=4,
+                   phase1_epochs=4, phase2_epochs=3, batch_size=256, width=32),
+    "gpu": Profile("gpu", train_subset=None, test_subset=None, baseline_epochs=30,
+                   phase1_epochs=30, phase2_epochs=15, batch_size=256, width=64, device="cuda"),
+}
+
+
+def default_profile_name() -> str:
+    """``$LLC_PROFILE`` if set, else ``cpu``."""
+    return os.environ.get("LLC_PROFILE", "cpu")
+
+
+def get_profile(name: str | None = None, **overrides) -> Profile:
+    """Look up a profile by name (default: :func:`default_profile_name`), with field overrides."""
+    name = name or default_profile_name()
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    return replace(PROFILES[name], **overrides) if overrides else PROFILES[name]

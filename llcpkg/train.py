@@ -1,0 +1,263 @@
+"""One training loop for every stage, with per-stage losses, seeding and a checkpoint cache.
+
+Stages (Kusupati et al. 2021, §3):
+- ``baseline``: the real-valued linear classifier, cross-entropy on W F(x).
+- ``phase1``: cross-entropy on B(C)·P F(x) through the straight-through sign; backbone
+  optionally warm-started from the baseline, codebook from a given matrix.
+- ``phase2``: class codes frozen; binary cross-entropy of sigmoid(P F(x)) against the
+  true class's bits (B(C)_y + 1)/2 — k independent binary problems.
+
+Each stage is cached under a key of (data set, stage, configs, parent stage) in
+``cache_dir``: a rerun loads the finished checkpoint instead of training, and an
+interrupted stage resumes from its last finished epoch (``*.partial.pt``). Files are
+written to a temporary name and renamed, so nothing half-written is ever read back.
+Shuffling is seeded by (seed, epoch), so a resumed run equals an uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from tqdm.auto import tqdm
+
+from .data import DataBundle
+from .models import Classifier, LLCHead, ModelConfig, build_model
+from .results import atomic_write
+
+__all__ = ["TrainConfig", "Trained", "LOSSES", "fit", "iterate_batches", "predict", "run_stage",
+           "train_baseline", "train_phase1", "train_phase2", "stage_key", "set_seed"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of one stage (SGD with momentum, cosine learning rate)."""
+
+    epochs: int = 3  # passes over the training split
+    lr: float = 0.1  # peak learning rate (cosine decay to 0 over all steps)
+    batch_size: int = 256  # examples per step
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 5e-4  # L2 penalty (the codebook is exempt)
+    label_smoothing: float = 0.1  # for the cross-entropy losses (the official LLC value)
+    seed: int = 0  # seeds the initialisation and the shuffling
+    device: str = "cpu"  # torch device
+    channels_last: bool = False  # NHWC memory layout (faster convolutions on some CPUs)
+
+
+@dataclass
+class Trained:
+    """A trained model and the cache key that identifies how it was made."""
+
+    model: Classifier
+    key: str
+
+
+def set_seed(seed: int) -> None:
+    """Seed torch and numpy (the only sources of randomness in training)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def check_labels(y: torch.Tensor, num_classes: int) -> None:
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}); got range [{int(y.min())}, {int(y.max())}]")
+
+
+# ----------------------------------------------------------------------------- losses
+def ce_loss(model: Classifier, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Cross-entropy on the model's logits (baseline and phase 1)."""
+    logits = model(x)
+    check_labels(y, logits.shape[1])
+    return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+
+
+def bit_loss(model: Classifier, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Phase 2: mean over the k bits of BCE(sigmoid(P F(x)), (B(C)_y + 1) / 2)."""
+    head: LLCHead = model.head
+    codes = head.class_codes()
+    check_labels(y, codes.shape[0])
+    z = head.bit_logits(model.features(x))  # (B, k)
+    return F.binary_cross_entropy_with_logits(z, (codes[y] + 1) / 2)
+
+
+LOSSES: dict[str, Callable] = {"ce": ce_loss, "bits": bit_loss}
+
+
+# ----------------------------------------------------------------------------- loop
+def iterate_batches(ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, y) batches; in-memory TensorDatasets are sliced directly (no per-item collate)."""
+    g = torch.Generator().manual_seed(seed)
+    if isinstance(ds, TensorDataset):
+        n = len(ds)
+        order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
+        for s in range(0, n, batch_size):
+            idx = order[s:s + batch_size]
+            yield tuple(t[idx] for t in ds.tensors)  # type: ignore[misc]
+    else:
+        yield from DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=0)
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and not n.endswith("codebook")]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and n.endswith("codebook")]
+    assert len(decay) + len(no_decay) == len(params)
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, momentum=cfg.momentum)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    return opt, sched
+
+
+def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
+        partial: Path | None = None, desc: str = "train", stop_after: int | None = None) -> list[float]:
+    """Train ``model`` in place on ``ds``; return the mean loss of each epoch.
+
+    ``partial``: a checkpoint file written after every epoch and resumed from if present.
+    ``stop_after``: stop (as if interrupted) after this many epochs of this call — for tests.
+    """
+    steps_per_epoch = -(-len(ds) // cfg.batch_size)
+    opt, sched = _optimizer(model, cfg, cfg.epochs * steps_per_epoch)
+    history: list[float] = []
+    start = 0
+    if partial is not None and partial.exists():
+        state = torch.load(partial, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        start, history = state["epoch"], state["history"]
+    device = torch.device(cfg.device)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=fmt)
+    for epoch in range(start, cfg.epochs):
+        if stop_after is not None and epoch - start >= stop_after:
+            break
+        model.train()
+        total, count = 0.0, 0
+        bar = tqdm(iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch),
+                   total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2)
+        for x, y in bar:
+            x = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device)
+            loss = loss_fn(model, x, y.to(device), cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(y)
+            count += len(y)
+        history.append(total / max(count, 1))
+        if partial is not None:
+            snapshot = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "epoch": epoch + 1, "history": history}
+            atomic_write(partial, lambda p: torch.save(snapshot, p))
+    model.to(memory_format=torch.contiguous_format)
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def predict(model: Classifier, ds: Dataset, batch_size: int = 1024, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Run the model over ``ds`` in eval mode.
+
+    Returns ``features`` (N, d), ``outputs`` (N, L) (the head's logits) and ``labels`` (N,);
+    for an LLC head also ``bit_logits`` (N, k) = P F(x).
+    """
+    model.eval().to(device)
+    feats, outs, bits, labels = [], [], [], []
+    for x, y in iterate_batches(ds, batch_size, shuffle=False):
+        f = model.features(x.to(device))
+        feats.append(f.cpu())
+        outs.append(model.head(f).cpu())
+        if isinstance(model.head, LLCHead):
+            bits.append(model.head.bit_logits(f).cpu())
+        labels.append(torch.as_tensor(y))
+    out = {"features": torch.cat(feats).numpy(), "outputs": torch.cat(outs).numpy(),
+           "labels": torch.cat(labels).numpy()}
+    if bits:
+        out["bit_logits"] = torch.cat(bits).numpy()
+    return out
+
+
+# ----------------------------------------------------------------------------- cached stages
+def stage_key(**parts) -> str:
+    """A short stable hash of the parts (dataclasses, numbers, strings, arrays)."""
+    def norm(v):
+        if hasattr(v, "__dataclass_fields__"):
+            return asdict(v)
+        if isinstance(v, (np.ndarray, torch.Tensor)):
+            return hashlib.sha1(np.ascontiguousarray(np.asarray(v, dtype=np.float32)).tobytes()).hexdigest()
+        return v
+
+    blob = json.dumps({k: norm(v) for k, v in parts.items()}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _data_id(data: DataBundle) -> dict:
+    return {"name": data.name, "train": len(data.train), "test": len(data.test), "classes": data.num_classes}
+
+
+def run_stage(stage: str, key: str, model: Classifier, ds: Dataset, loss: str, cfg: TrainConfig,
+              cache_dir: Path | str | None, stop_after: int | None = None) -> Trained:
+    """Train ``model`` with ``LOSSES[loss]`` unless ``cache_dir/{stage}-{key}.pt`` exists; load it if so."""
+    path = Path(cache_dir) / f"{stage}-{key}.pt" if cache_dir is not None else None
+    if path is not None and path.exists():
+        model.load_state_dict(torch.load(path, weights_only=True))
+        return Trained(model.eval(), key)
+    partial = path.with_name(path.name.replace(".pt", ".partial.pt")) if path is not None else None
+    history = fit(model, ds, LOSSES[loss], cfg, partial=partial, desc=stage, stop_after=stop_after)
+    if path is not None and len(history) >= cfg.epochs:
+        state = {k: v.cpu() for k, v in model.state_dict().items()}
+        atomic_write(path, lambda p: torch.save(state, p))
+        if partial.exists():
+            partial.unlink()
+    return Trained(model, key)
+
+
+def train_baseline(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig,
+                   cache_dir: Path | str | None = None, stop_after: int | None = None) -> Trained:
+    """The real-valued linear-classifier baseline on full features."""
+    model_cfg = replace(model_cfg, head="linear", bits=0)
+    key = stage_key(stage="baseline", data=_data_id(data), model=model_cfg, train=cfg)
+    set_seed(cfg.seed)
+    model = build_model(model_cfg, data.image_shape[0], data.num_classes)
+    return run_stage("baseline", key, model, data.train, "ce", cfg, cache_dir, stop_after)
+
+
+def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cache_dir: Path | str | None = None,
+                 warm_start: Trained | None = None, codebook: np.ndarray | None = None,
+                 stop_after: int | None = None) -> Trained:
+    """LLC phase 1: learn the class codes jointly with the backbone and projector.
+
+    ``warm_start``: a trained model whose backbone initialises this one. ``codebook``
+    (L, k): initial real codebook (e.g. ±1 codes from SVD/CCA); random normal if None.
+    """
+    model_cfg = replace(model_cfg, head="llc")
+    if model_cfg.bits < 1:
+        raise ValueError(f"bits must be >= 1, got {model_cfg.bits}")
+    key = stage_key(stage="phase1", data=_data_id(data), model=model_cfg, train=cfg,
+                    parent=warm_start.key if warm_start else None,
+                    codebook=codebook if codebook is not None else "randn")
+    set_seed(cfg.seed)
+    cb = torch.as_tensor(codebook, dtype=torch.float32) if codebook is not None else None
+    model = build_model(model_cfg, data.image_shape[0], data.num_classes, codebook=cb)
+    if warm_start is not None:
+        model.backbone.load_state_dict(warm_start.model.backbone.state_dict())
+    return run_stage("phase1", key, model, data.train, "ce", cfg, cache_dir, stop_after)
+
+
+def train_phase2(phase1: Trained, data: DataBundle, cfg: TrainConfig, cache_dir: Path | str | None = None,
+                 stop_after: int | None = None) -> Trained:
+    """LLC phase 2: freeze B(C), train backbone and projector on the k bit problems."""
+    key = stage_key(stage="phase2", data=_data_id(data), train=cfg, parent=phase1.key)
+    model: Classifier = copy.deepcopy(phase1.model)  # never alias the cached phase-1 model
+    model.head.codebook.requires_grad_(False)
+    set_seed(cfg.seed)
+    return run_stage("phase2", key, model, data.train, "bits", cfg, cache_dir, stop_after)
+
