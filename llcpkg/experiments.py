@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import torch
 
 from . import decode
 from .data import DataBundle, load_dataset, subset
@@ -119,3 +120,73 @@ def _min_pairwise_distance(codes: np.ndarray) -> int:
     d = decode.hamming_distances(codes, codes).astype(np.int64)
     np.fill_diagonal(d, codes.shape[1] + 1)
     return int(d.min())
+
+
+def classification_table(data: DataBundle, profile: Profile, bits: dict[str, int], seed: int = 0) -> pd.DataFrame:
+    """The Table-1 analogue for one data set: one row per code length.
+
+    Columns: accuracies of the real-valued baseline, phase-1 MIPS, phase-1 MHD (instance
+    codes taken straight after phase 1), phase-2 MHD (ties → lowest index, the official
+    rule), phase-2 MHD with ties broken by the bits' scores, phase-2 ED; the share of test
+    images ED leaves unassigned, the MHD tie rate, the number of distinct class codes and
+    their minimum pairwise Hamming distance.
+    """
+    rows = []
+    for rule, k in bits.items():
+        run = run_llc(data, profile, k, seed)
+        base = classification_metrics(llc_outputs(run.baseline, data))
+        p1 = classification_metrics(llc_outputs(run.phase1, data))
+        p2 = classification_metrics(llc_outputs(run.phase2, data))
+        rows.append({
+            "dataset": data.name, "classes": data.num_classes, "bits": k, "bits rule": rule,
+            "baseline": base["accuracy"], "phase1 MIPS": p1["mips"], "phase1 MHD": p1["mhd"],
+            "phase2 MHD": p2["mhd"], "phase2 MHD (score ties)": p2["mhd_score"], "phase2 ED": p2["ed"],
+            "ED unassigned": p2["unassigned"], "MHD tie rate": p2["mhd_tie_rate"],
+            "distinct codes": p2["distinct_codes"], "min code distance": p2["min_code_distance"],
+        })
+    return pd.DataFrame(rows)
+
+
+def step_time_table(data: DataBundle, profile: Profile, bits: int, repeats: int = 10) -> pd.DataFrame:
+    """Training-step time of the baseline, phase 1 and phase 2 on one batch of ``data`` (same
+    process, same batch, untrained models of the profile's architecture), and each relative
+    to the baseline's."""
+    from .models import build_model
+    from .timing import train_step_seconds
+    from .train import LOSSES, iterate_batches
+
+    cfg = stage_configs(profile, len(data.train))["baseline"]
+    x, y = next(iterate_batches(data.train, profile.batch_size, shuffle=True))
+    fmt = torch.channels_last if profile.channels_last else torch.contiguous_format
+    x = x.contiguous(memory_format=fmt)
+    rows = []
+    for stage, head, loss in [("baseline", "linear", "ce"), ("phase1", "llc", "ce"), ("phase2", "llc", "bits")]:
+        model = build_model(ModelConfig(profile.backbone, profile.width, head, bits), data.image_shape[0],
+                            data.num_classes).to(memory_format=fmt)
+        rows.append({"dataset": data.name, "stage": stage, "bits": bits if head == "llc" else None,
+                     "batch": len(y), "seconds per step": train_step_seconds(model, LOSSES[loss], cfg, x, y, repeats)})
+    df = pd.DataFrame(rows)
+    df["relative to baseline"] = df["seconds per step"] / df["seconds per step"].iloc[0]
+    return df
+
+
+def describe_classification(table: pd.DataFrame, mhd_target: float = 1.5, ed_target: float = 5.0) -> str:
+    """Plain-language reading of a ``classification_table``: gaps to the baseline in accuracy
+    points and whether the project's targets (MHD within ``mhd_target``, ED within ``ed_target``
+    points of the baseline) are met."""
+    lines = []
+    for _, r in table.iterrows():
+        gap = {c: 100 * (r["baseline"] - r[c]) for c in ("phase1 MIPS", "phase2 MHD", "phase2 MHD (score ties)", "phase2 ED")}
+        lines.append(
+            f"{r['dataset']} (L={r['classes']}, k={r['bits']}, {r['bits rule']}): baseline {100 * r['baseline']:.2f}%; "
+            f"phase-1 MIPS {100 * r['phase1 MIPS']:.2f}% (gap {gap['phase1 MIPS']:+.2f}); "
+            f"MHD {100 * r['phase2 MHD']:.2f}% (gap {gap['phase2 MHD']:+.2f}, target ≤ {mhd_target}: "
+            f"{'met' if gap['phase2 MHD'] <= mhd_target else 'missed'}); with ties broken by bit scores "
+            f"{100 * r['phase2 MHD (score ties)']:.2f}% (gap {gap['phase2 MHD (score ties)']:+.2f}); "
+            f"ED {100 * r['phase2 ED']:.2f}% (gap {gap['phase2 ED']:+.2f}, target ≤ {ed_target}: "
+            f"{'met' if gap['phase2 ED'] <= ed_target else 'missed'}), {100 * r['ED unassigned']:.1f}% unassigned; "
+            f"{r['distinct codes']}/{r['classes']} distinct class codes, minimum distance {r['min code distance']}; "
+            f"phase 2 {'raised' if r['phase2 MHD'] > r['phase1 MHD'] else 'did not raise'} MHD over the phase-1 codes "
+            f"({100 * r['phase1 MHD']:.2f}% → {100 * r['phase2 MHD']:.2f}%)."
+        )
+    return "\n".join(lines)

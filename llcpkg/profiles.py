@@ -48,10 +48,11 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", train_subset=1024, test_subset=512, baseline_epochs=1,
                      phase1_epochs=1, phase2_epochs=1, batch_size=128, width=8),
-    "cpu": Profile("cpu", train_subset=None, test_subset=None, baseline_epochs=4,
-                   phase1_epochs=4, phase2_epochs=3, batch_size=256, width=32),
+    "cpu": Profile("cpu", train_subset=None, test_subset=None, baseline_epochs=5,
+                   phase1_epochs=4, phase2_epochs=3, batch_size=256, width=16, channels_last=True),
     "gpu": Profile("gpu", train_subset=None, test_subset=None, baseline_epochs=30,
-                   phase1_epochs=30, phase2_epochs=15, batch_size=256, width=64, device="cuda"),
+                   phase1_epochs=30, phase2_epochs=15, batch_size=256, width=64, device="cuda",
+                   channels_last=True),
 }
 
 

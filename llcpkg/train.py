@@ -150,7 +150,7 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(y)
+            total += float(loss.detach()) * len(y)
             count += len(y)
         history.append(total / max(count, 1))
         if partial is not None:
@@ -203,15 +203,18 @@ def _data_id(data: DataBundle) -> dict:
     return {"name": data.name, "train": len(data.train), "test": len(data.test), "classes": data.num_classes}
 
 
-def run_stage(stage: str, key: str, model: Classifier, ds: Dataset, loss: str, cfg: TrainConfig,
+def run_stage(stage: str, key: str, model: nn.Module, ds: Dataset, loss: str | Callable, cfg: TrainConfig,
               cache_dir: Path | str | None, stop_after: int | None = None) -> Trained:
-    """Train ``model`` with ``LOSSES[loss]`` unless ``cache_dir/{stage}-{key}.pt`` exists; load it if so."""
+    """Train ``model`` with ``loss`` (a name in ``LOSSES`` or a callable ``loss(model, x, y, cfg)``)
+    unless ``cache_dir/{stage}-{key}.pt`` exists; load it if so. ``key`` must identify
+    everything that shapes the result (use :func:`stage_key`), the loss included."""
     path = Path(cache_dir) / f"{stage}-{key}.pt" if cache_dir is not None else None
     if path is not None and path.exists():
         model.load_state_dict(torch.load(path, weights_only=True))
         return Trained(model.eval(), key)
     partial = path.with_name(path.name.replace(".pt", ".partial.pt")) if path is not None else None
-    history = fit(model, ds, LOSSES[loss], cfg, partial=partial, desc=stage, stop_after=stop_after)
+    loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
+    history = fit(model, ds, loss_fn, cfg, partial=partial, desc=stage, stop_after=stop_after)
     if path is not None and len(history) >= cfg.epochs:
         state = {k: v.cpu() for k, v in model.state_dict().items()}
         atomic_write(path, lambda p: torch.save(state, p))
