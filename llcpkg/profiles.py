@@ -35,7 +35,9 @@ class Profile:
 
     @property
     def results_dir(self) -> Path:
-        """``results/`` for real profiles; an ignored scratch folder for smoke runs."""
+        """``$LLC_RESULTS``, else ``results/`` for real profiles and an ignored scratch folder for smoke runs."""
+        if os.environ.get("LLC_RESULTS"):
+            return Path(os.environ["LLC_RESULTS"])
         root = project_root()
         return root / "results" if self.name != "smoke" else root / ".cache" / "smoke-results"
 
