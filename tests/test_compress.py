@@ -1,0 +1,141 @@
+"""HashedNets / HFH compression: hashes, gradients, exactness, memory count, materialise, pruning."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from llcpkg.compress import (CompressionConfig, HashSpace, NetSpec, compress_model, hash_indices, materialise,
+                             memory, mix_hash, overhead, prune_model, train_compressed)
+from llcpkg.models import Classifier, LinearHead, LLCHead, SmallCNN
+from llcpkg.train import TrainConfig
+
+HASHED = [CompressionConfig("hashednets", 1 / 4), CompressionConfig("hfh", 1 / 4, hashes=4, depth=2),
+          CompressionConfig("hfh", 1 / 4, hashes=2, depth=1), CompressionConfig("hfh", 1 / 4, hashes=4, depth=3)]
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3))
+
+
+def _cnn():
+    torch.manual_seed(0)
+    return Classifier(SmallCNN(1, 4), LinearHead(16, 3))
+
+
+def _x(shape=(5, 1, 4, 4)):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+
+
+# ----------------------------------------------------------------------------- hashing
+def test_mix_hash_is_splitmix64():
+    # splitmix64 seeded with 0 gives 0xE220A8397B1DCDAF as its first output
+    assert int(mix_hash(0)) == 0xE220A8397B1DCDAF
+
+
+def test_hash_indices_are_deterministic_in_range_and_balanced():
+    n, buckets = 20_000, 97
+    layer, (i, j) = np.zeros(n, dtype=np.int64), np.divmod(np.arange(n), 200)
+    idx, sgn = hash_indices(layer, i, j, buckets, hashes=3, seed=7)
+    idx2, sgn2 = hash_indices(layer, i, j, buckets, hashes=3, seed=7)
+    assert idx.shape == sgn.shape == (3, n)
+    assert torch.equal(idx, idx2) and torch.equal(sgn, sgn2)
+    assert int(idx.min()) >= 0 and int(idx.max()) < buckets
+    assert set(sgn.unique().tolist()) == {-1.0, 1.0}
+    counts = torch.bincount(idx[0], minlength=buckets).float()
+    assert counts.min() > 0.6 * n / buckets and counts.max() < 1.4 * n / buckets  # roughly uniform
+    assert abs(float((sgn == 1).float().mean()) - 0.5) < 0.02
+    assert (idx[0] != idx[1]).float().mean() > 0.9  # the U hash functions differ
+    other, _ = hash_indices(layer, i, j, buckets, hashes=3, seed=8)
+    assert not torch.equal(idx, other)
+
+
+def test_bijective_hash_is_a_permutation_and_needs_factor_one():
+    n = 50
+    idx, _ = hash_indices(np.zeros(n, dtype=np.int64), np.arange(n), np.zeros(n, dtype=np.int64), n, 1, 0,
+                          bijective=True)
+    assert sorted(idx[0].tolist()) == list(range(n))
+    with pytest.raises(ValueError):
+        compress_model(_mlp(), CompressionConfig("hfh", 1 / 2, hashes=1, depth=0, bijective=True))
+
+
+# ----------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("cfg", HASHED, ids=lambda c: f"{c.method}-U{c.hashes}-d{c.depth}")
+@pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
+def test_every_parameter_gets_a_gradient(cfg, make):
+    model = compress_model(make(), cfg)
+    model(_x((4, 1, 8, 8)) if make is _cnn else _x()).square().sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    spaces = {id(m) for m in model.modules() if isinstance(m, HashSpace)}
+    assert len(spaces) == (1 if cfg.method == "hfh" else len([m for m in make().modules()
+                                                              if isinstance(m, (nn.Linear, nn.Conv2d))]))
+
+
+# ----------------------------------------------------------------------------- exactness
+@pytest.mark.parametrize("method", ["hfh", "hashednets"])
+@pytest.mark.parametrize("dense", [nn.Linear(6, 4), nn.Conv2d(2, 3, 3, padding=1, stride=2)], ids=["linear", "conv"])
+def test_factor_one_identity_reconstruction_reproduces_the_dense_layer(method, dense):
+    cfg = CompressionConfig(method, 1.0, hashes=1, depth=0, sign=False, bijective=True)
+    virtual = compress_model(nn.Sequential(dense), cfg)[0]
+    with torch.no_grad():  # put the dense weights into the buckets the bijection assigns them
+        scale = 1.0 if virtual.scale is None else float(virtual.scale)
+        virtual.space.weights[virtual.index[:, 0]] = dense.weight.flatten() / scale
+    x = _x((3, 6)) if isinstance(dense, nn.Linear) else _x((2, 2, 5, 5))
+    assert torch.allclose(virtual(x), dense(x), atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- memory
+def test_memory_counts_buckets_reconstruction_and_scales():
+    # 16·12 + 12·3 = 228 weights; biases 12 + 3 = 15
+    hn = memory(compress_model(_mlp(), CompressionConfig("hashednets", 1 / 4)))
+    assert hn["virtual"] == 228 and hn["weights"] == 48 + 9 and hn["other"] == 15
+    assert hn["bytes"] == 4 * (57 + 15)
+    model = compress_model(_mlp(), CompressionConfig("hfh", 1 / 4, hashes=4, depth=2))
+    space = next(m for m in model.modules() if isinstance(m, HashSpace))
+    g = 4 * 2 + 2 * 1  # U→U/2→1, no biases
+    assert space.weights.numel() == 57 - g - 2  # round(228 / 4) − |g| − one scale per layer
+    hfh = memory(model)
+    assert hfh["weights"] == 57 and hfh["params"] == 72 and hfh["ratio"] == 57 / 228
+
+
+def test_memory_of_pruned_and_llc_models():
+    mlp = _mlp()
+    with torch.no_grad():
+        mlp[1].weight.fill_(0.01)
+        mlp[1].weight[0, :5] = 1.0  # the 5 largest weights all lie in layer 1
+    pruned = memory(prune_model(mlp, 5 / 228))
+    # 5 nonzeros; positions: layer 1 min(4·5, ⌈192/8⌉) = 20 bytes, layer 2 min(0, ⌈36/8⌉) = 0
+    assert pruned["weights"] == 5 and pruned["bytes"] == 4 * (5 + 15) + 20
+    llc = memory(Classifier(nn.Linear(6, 5), LLCHead(5, 4, bits=3)))
+    # backbone 30 + 5, projector 15 + 3, codebook 4·3 bits
+    assert llc["code_bits"] == 12 and llc["params"] == 30 + 5 + 15 + 3 and llc["bytes"] == 4 * 53 + 12 / 8
+
+
+# ----------------------------------------------------------------------------- materialise, pruning
+@pytest.mark.parametrize("make", [_mlp, _cnn], ids=["mlp", "cnn"])
+def test_materialise_gives_the_same_outputs(make):
+    x = _x((4, 1, 8, 8)) if make is _cnn else _x()
+    for model in [compress_model(make(), c) for c in HASHED] + [prune_model(make(), 1 / 8)]:
+        model.eval()
+        dense = materialise(model)
+        assert not any(isinstance(m, HashSpace) for m in dense.modules())
+        assert torch.allclose(dense(x), model(x), atol=1e-5)
+        assert torch.allclose(model(x), model(x))  # the original still works after materialising
+
+
+def test_pruned_weights_stay_zero_through_fine_tuning(toy_bundle):
+    net = NetSpec("mlp", "mlp", hidden=(16,))
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05)
+    trained = train_compressed(toy_bundle, net, CompressionConfig("pruning", 1 / 8), cfg)
+    dense = materialise(trained.model)
+    nnz = sum(int((m.weight != 0).sum()) for m in dense.modules() if isinstance(m, nn.Linear))
+    assert nnz == round((64 * 16 + 16 * 4) / 8)
+
+
+def test_overhead_is_relative_to_the_dense_model():
+    mlp = _mlp()
+    df = overhead({"dense": mlp, "hfh": compress_model(mlp, HASHED[1])}, _x((8, 16)), torch.zeros(8, dtype=torch.long),
+                  repeats=2)
+    assert list(df["model"]) == ["dense", "hfh"] and df.loc[0, "train_rel"] == 1.0
+    assert (df[["train_ms", "infer_ms", "infer_materialised_ms"]] > 0).all().all()
