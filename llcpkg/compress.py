@@ -43,7 +43,7 @@ from torch.nn.utils import parametrize
 from .data import DataBundle
 from .experiments import classification_metrics, llc_outputs
 from .models import Classifier, LinearHead, LLCHead, SmallCNN
-from .train import TrainConfig, Trained, iterate_batches, run_stage, set_seed, stage_key, train_phase2
+from .train import TrainConfig, Trained, data_id, iterate_batches, run_stage, set_seed, stage_key, train_phase2
 
 __all__ = ["mix_hash", "hash_indices", "CompressionConfig", "Reconstruction", "HashSpace", "HashedLinear",
            "HashedConv2d", "compress_model", "prune_model", "materialise", "memory", "NetSpec", "build_net",
@@ -423,10 +423,6 @@ def accuracy(model: nn.Module, ds, batch_size: int = 1024, device: str = "cpu") 
     return hits / max(n, 1)
 
 
-def _data_id(data: DataBundle) -> dict:
-    return {"name": data.name, "train": len(data.train), "test": len(data.test), "classes": data.num_classes}
-
-
 def _build(net: NetSpec, comp: CompressionConfig, data: DataBundle, head: nn.Module | None = None) -> nn.Module:
     model = build_net(net, data, head)
     return model if comp.method == "dense" else compress_model(model, comp, net.skip)
@@ -452,7 +448,7 @@ def train_compressed(data: DataBundle, net: NetSpec, comp: CompressionConfig, cf
         model = prune_model(parent.model, comp.factor, net.skip)
     else:
         model = _build(net, comp, data)
-    key = stage_key(stage="compress", version=CACHE_VERSION, data=_data_id(data), net=net, comp=comp, train=cfg,
+    key = stage_key(stage="compress", version=CACHE_VERSION, data=data_id(data), net=net, comp=comp, train=cfg,
                     parent=parent.key if parent else None)
     return run_stage("compress", key, model, data.train, "ce", cfg, cache_dir)
 
@@ -481,7 +477,7 @@ def train_llc_compressed(data: DataBundle, net: NetSpec, comp: CompressionConfig
     """LLC on a (compressed) CNN backbone: the compressed CNN with a linear head (``baseline``,
     shared with the grid) → phase 1 (backbone warm-started from it; codes learnt) → phase 2."""
     base = train_compressed(data, net, comp, cfgs["baseline"], cache_dir)
-    key = stage_key(stage="phase1-compressed", version=CACHE_VERSION, data=_data_id(data), net=net, comp=comp, bits=bits,
+    key = stage_key(stage="phase1-compressed", version=CACHE_VERSION, data=data_id(data), net=net, comp=comp, bits=bits,
                     train=cfgs["phase1"], parent=base.key)
     set_seed(cfgs["phase1"].seed)
     head = LLCHead(base.model.backbone.out_dim, data.num_classes, bits)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-__all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "subset", "split_classes"]
+__all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "subset", "split_classes", "take",
+           "fingerprint", "toy_bundle"]
 
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_CACHE = Path(os.environ.get("LLC_DATA_CACHE", Path.home() / ".cache" / "llcpkg"))
@@ -301,7 +302,25 @@ def _labels_of(ds: Dataset) -> np.ndarray:
     return np.array([int(ds[i][1]) for i in range(len(ds))])
 
 
-def _take(ds: Dataset, idx: np.ndarray) -> Dataset:
+def fingerprint(ds: Dataset) -> str:
+    """A short hash of a split's content (labels and a strided sample of the images for
+    in-memory sets; the base set's fingerprint and the indices for a Subset; the size and
+    root otherwise), so that cache keys tell apart two subsets of the same size."""
+    h = hashlib.sha1()
+    if isinstance(ds, TensorDataset):
+        x, y = ds.tensors[0], ds.tensors[1]
+        h.update(y.numpy().tobytes())
+        h.update(np.ascontiguousarray(x[:: max(1, len(x) // 64)].numpy()).tobytes())
+    elif isinstance(ds, Subset):
+        h.update(fingerprint(ds.dataset).encode())
+        h.update(np.asarray(ds.indices, dtype=np.int64).tobytes())
+    else:
+        h.update(f"{type(ds).__name__}:{len(ds)}:{getattr(ds, 'root', '')}".encode())
+    return h.hexdigest()[:16]
+
+
+def take(ds: Dataset, idx: np.ndarray) -> Dataset:
+    """The examples ``idx`` of ``ds`` (sliced tensors for in-memory sets, else a Subset)."""
     if isinstance(ds, TensorDataset):
         return TensorDataset(*(t[torch.from_numpy(idx)] for t in ds.tensors))
     return Subset(ds, idx.tolist())
@@ -314,7 +333,7 @@ def subset(bundle: DataBundle, train: int | None, test: int | None, seed: int = 
     def cut(ds: Dataset, n: int | None) -> Dataset:
         if n is None or n >= len(ds):
             return ds
-        return _take(ds, np.sort(rng.permutation(len(ds))[:n]))
+        return take(ds, np.sort(rng.permutation(len(ds))[:n]))
 
     return DataBundle(bundle.name, cut(bundle.train, train), cut(bundle.test, test), bundle.class_names,
                       bundle.groups, bundle.image_shape)
@@ -333,7 +352,7 @@ def split_classes(bundle: DataBundle, held_out: list[int]) -> tuple[DataBundle, 
     def restrict(ds: Dataset, classes: list[int], relabel: bool) -> Dataset:
         labels = _labels_of(ds)
         idx = np.flatnonzero(np.isin(labels, classes))
-        sub = _take(ds, idx)
+        sub = take(ds, idx)
         if relabel and isinstance(sub, TensorDataset):
             x, y = sub.tensors
             return TensorDataset(x, torch.from_numpy(remap[y.numpy()]))
@@ -368,3 +387,5 @@ def toy_bundle(n_train: int = 256, n_test: int = 128, num_classes: int = 4, size
         return TensorDataset(x, y)
 
     return DataBundle("toy", make(n_train), make(n_test), [f"c{i}" for i in range(num_classes)], None, (1, size, size))
+
+

@@ -35,7 +35,7 @@ def load_bundle(name: str, profile: Profile, seed: int = 0, **kw) -> DataBundle:
     return subset(load_dataset(name, **kw), profile.train_subset, profile.test_subset, seed=seed)
 
 
-def _epochs(epochs: int, n_train: int, reference: int = 20_000, cap: int = 12) -> int:
+def scaled_epochs(epochs: int, n_train: int, reference: int = 20_000, cap: int = 12) -> int:
     """Stage length for a data set of ``n_train`` images: the profile's epochs for sets of at
     least ``reference`` images; small sets (the Omniglot subset) get proportionally more, at
     most ``cap`` × as many, so every set sees a comparable number of steps."""
@@ -48,12 +48,12 @@ def stage_configs(profile: Profile, n_train: int, seed: int = 0) -> dict[str, Tr
     Baseline and phase 1: SGD lr 0.1, momentum 0.9, cosine, label smoothing 0.1.
     Phase 2: lr 0.01 (the official value), no label smoothing (BCE on bits).
     """
-    base = TrainConfig(epochs=_epochs(profile.baseline_epochs, n_train), lr=0.1, batch_size=profile.batch_size,
+    base = TrainConfig(epochs=scaled_epochs(profile.baseline_epochs, n_train), lr=0.1, batch_size=profile.batch_size,
                        seed=seed, device=profile.device, channels_last=profile.channels_last)
     return {
         "baseline": base,
-        "phase1": replace(base, epochs=_epochs(profile.phase1_epochs, n_train)),
-        "phase2": replace(base, epochs=_epochs(profile.phase2_epochs, n_train), lr=0.01, label_smoothing=0.0),
+        "phase1": replace(base, epochs=scaled_epochs(profile.phase1_epochs, n_train)),
+        "phase2": replace(base, epochs=scaled_epochs(profile.phase2_epochs, n_train), lr=0.01, label_smoothing=0.0),
     }
 
 

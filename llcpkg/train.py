@@ -29,12 +29,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
-from .data import DataBundle
+from .data import DataBundle, fingerprint
 from .models import Classifier, LLCHead, ModelConfig, build_model
 from .results import atomic_write
 
 __all__ = ["TrainConfig", "Trained", "LOSSES", "fit", "iterate_batches", "predict", "run_stage",
-           "train_baseline", "train_phase1", "train_phase2", "stage_key", "set_seed"]
+           "train_baseline", "train_phase1", "train_phase2", "stage_key", "set_seed", "data_id",
+           "CACHE_VERSION"]
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,11 @@ def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
 
 
 def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
-        partial: Path | None = None, desc: str = "train", stop_after: int | None = None) -> list[float]:
+        partial: Path | None = None, desc: str = "train", stop_after: int | None = None,
+        progress: bool = True) -> list[float]:
     """Train ``model`` in place on ``ds``; return the mean loss of each epoch.
+
+    ``progress``: show a progress bar per epoch (off for many short fits, e.g. on features).
 
     ``partial``: a checkpoint file written after every epoch and resumed from if present.
     ``stop_after``: stop (as if interrupted) after this many epochs of this call — for tests.
@@ -142,7 +146,8 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
         model.train()
         total, count = 0.0, 0
         bar = tqdm(iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch),
-                   total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2)
+                   total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2,
+                   disable=not progress)
         for x, y in bar:
             x = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device)
             loss = loss_fn(model, x, y.to(device), cfg)
@@ -186,8 +191,11 @@ def predict(model: Classifier, ds: Dataset, batch_size: int = 1024, device: str 
 
 
 # ----------------------------------------------------------------------------- cached stages
+CACHE_VERSION = 1  # bump when a change to the code makes old checkpoints wrong
+
+
 def stage_key(**parts) -> str:
-    """A short stable hash of the parts (dataclasses, numbers, strings, arrays)."""
+    """A short stable hash of the parts (dataclasses, numbers, strings, arrays) and CACHE_VERSION."""
     def norm(v):
         if hasattr(v, "__dataclass_fields__"):
             return asdict(v)
@@ -195,12 +203,16 @@ def stage_key(**parts) -> str:
             return hashlib.sha1(np.ascontiguousarray(np.asarray(v, dtype=np.float32)).tobytes()).hexdigest()
         return v
 
+    parts = {**parts, "cache_version": CACHE_VERSION}
     blob = json.dumps({k: norm(v) for k, v in parts.items()}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def _data_id(data: DataBundle) -> dict:
-    return {"name": data.name, "train": len(data.train), "test": len(data.test), "classes": data.num_classes}
+def data_id(data: DataBundle) -> dict:
+    """What identifies a data set in a cache key: name, sizes, classes and content fingerprints."""
+    return {"name": data.name, "train": len(data.train), "test": len(data.test), "classes": data.num_classes,
+            "fingerprint": [fingerprint(data.train), fingerprint(data.test)]}
+
 
 
 def run_stage(stage: str, key: str, model: nn.Module, ds: Dataset, loss: str | Callable, cfg: TrainConfig,
@@ -227,7 +239,7 @@ def train_baseline(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig,
                    cache_dir: Path | str | None = None, stop_after: int | None = None) -> Trained:
     """The real-valued linear-classifier baseline on full features."""
     model_cfg = replace(model_cfg, head="linear", bits=0)
-    key = stage_key(stage="baseline", data=_data_id(data), model=model_cfg, train=cfg)
+    key = stage_key(stage="baseline", data=data_id(data), model=model_cfg, train=cfg)
     set_seed(cfg.seed)
     model = build_model(model_cfg, data.image_shape[0], data.num_classes)
     return run_stage("baseline", key, model, data.train, "ce", cfg, cache_dir, stop_after)
@@ -244,7 +256,7 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
     model_cfg = replace(model_cfg, head="llc")
     if model_cfg.bits < 1:
         raise ValueError(f"bits must be >= 1, got {model_cfg.bits}")
-    key = stage_key(stage="phase1", data=_data_id(data), model=model_cfg, train=cfg,
+    key = stage_key(stage="phase1", data=data_id(data), model=model_cfg, train=cfg,
                     parent=warm_start.key if warm_start else None,
                     codebook=codebook if codebook is not None else "randn")
     set_seed(cfg.seed)
@@ -258,7 +270,7 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
 def train_phase2(phase1: Trained, data: DataBundle, cfg: TrainConfig, cache_dir: Path | str | None = None,
                  stop_after: int | None = None) -> Trained:
     """LLC phase 2: freeze B(C), train backbone and projector on the k bit problems."""
-    key = stage_key(stage="phase2", data=_data_id(data), train=cfg, parent=phase1.key)
+    key = stage_key(stage="phase2", data=data_id(data), train=cfg, parent=phase1.key)
     model: Classifier = copy.deepcopy(phase1.model)  # never alias the cached phase-1 model
     model.head.codebook.requires_grad_(False)
     set_seed(cfg.seed)

@@ -1,0 +1,176 @@
+"""Deep supervised hashing baselines as heads on the LLC backbone: HashNet and GreedyHash.
+
+Both map backbone features F(x) (B, d) through a projector to k real outputs z (B, k)
+(``bit_logits``, as ``LLCHead``); the retrieval code is B(z), bit 1 where z >= 0
+(``llcpkg.decode.signs_to_bits``). Each head comes with a loss ``loss(model, x, y, cfg)``
+for ``llcpkg.train.run_stage``, so they train in the shared loop (same optimiser, same
+backbone warm-started from the real-valued baseline, same caching as LLC).
+
+* **HashNet** (Cao et al., ICCV 2017, eqs. 4-6): relaxed codes h = tanh(β z); weighted
+  pairwise cross-entropy over the batch's pairs i != j,
+  w_ij · [log(1 + exp(α <h_i, h_j>)) - s_ij α <h_i, h_j>],  s_ij = [y_i == y_j],
+  with w = |pairs| / |similar pairs| for s = 1 and |pairs| / |dissimilar pairs| for s = 0,
+  α = 10 / k (the reference ``sigmoid_param``). Continuation: β = (1 + γ t)^0.5 after t
+  training steps (the reference updates β every 200 steps with γ = 0.005 over 10,000
+  iterations); here γ is set so that β reaches ``beta_final`` at the last step of the run,
+  and t is a buffer on the head incremented by every training-mode forward, so the shared
+  loop needs no change and a cached or resumed model carries its β. log(1 + exp(·)) is
+  computed as softplus (the reference's threshold at 15 only avoids overflow).
+* **GreedyHash** (Su et al., NeurIPS 2018, supervised setting): b = sign(z) in the forward
+  pass with the gradient passed straight through (``llcpkg.models.sign_ste``), logits = W b
+  (a bias-free linear classifier on the codes), loss = CE(W b, y) + ``penalty`` ·
+  mean(| |z| - 1 |^3) (the reference ``imagenet.py``: penalty 1, cubic).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from .data import DataBundle
+from .models import Classifier, sign_ste
+from .train import TrainConfig, Trained, data_id, check_labels, iterate_batches, run_stage, set_seed, stage_key
+
+__all__ = ["HashNetHead", "GreedyHashHead", "hashnet_loss", "greedyhash_loss", "HashingConfig", "HASHERS",
+           "build_head", "train_hashing", "embed"]
+
+
+class HashNetHead(nn.Module):
+    """Projector (d → k) and tanh(β z) with β grown by continuation.
+
+    ``forward``: (B, d) → (B, k) relaxed codes tanh(β z); in train mode it first advances
+    the step counter t (a buffer). ``bit_logits``: (B, d) → (B, k) z. β = (1 + γ t)^power.
+    """
+
+    def __init__(self, dim: int, bits: int, gamma: float = 0.005, power: float = 0.5, alpha: float | None = None):
+        super().__init__()
+        if bits < 1:
+            raise ValueError(f"bits must be >= 1, got {bits}")
+        self.projector = nn.Linear(dim, bits)
+        self.gamma, self.power = float(gamma), float(power)
+        self.alpha = 10.0 / bits if alpha is None else float(alpha)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    @property
+    def beta(self) -> float:
+        return float((1.0 + self.gamma * float(self.step)) ** self.power)
+
+    def bit_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.projector(feats)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.step += 1
+        return torch.tanh(self.beta * self.bit_logits(feats))
+
+
+class GreedyHashHead(nn.Module):
+    """Projector (d → k), sign with straight-through gradient, bias-free classifier (k → L).
+
+    ``forward``: (B, d) → (B, L) logits W B(z). ``bit_logits``: (B, d) → (B, k) z.
+    """
+
+    def __init__(self, dim: int, bits: int, num_classes: int, penalty: float = 1.0):
+        super().__init__()
+        if bits < 1:
+            raise ValueError(f"bits must be >= 1, got {bits}")
+        self.projector = nn.Linear(dim, bits)
+        self.classifier = nn.Linear(bits, num_classes, bias=False)
+        self.penalty = float(penalty)
+
+    def bit_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.projector(feats)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.classifier(sign_ste(self.bit_logits(feats)))
+
+
+# ----------------------------------------------------------------------------- losses
+def hashnet_loss(model: Classifier, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """HashNet's weighted pairwise cross-entropy over the batch's ordered pairs i != j."""
+    head: HashNetHead = model.head
+    h = model(x)  # (B, k) = tanh(β z)
+    ip = head.alpha * (h @ h.t())  # (B, B)
+    sim = (y[:, None] == y[None, :]).to(h.dtype)
+    off = ~torch.eye(len(y), dtype=torch.bool, device=h.device)
+    n_pairs = off.sum()
+    n_sim = (sim.bool() & off).sum()
+    n_dis = n_pairs - n_sim
+    w = torch.where(sim.bool(), n_pairs / n_sim.clamp(min=1), n_pairs / n_dis.clamp(min=1))
+    pair_loss = F.softplus(ip) - sim * ip
+    return (w * pair_loss)[off].sum() / n_pairs.clamp(min=1)
+
+
+def greedyhash_loss(model: Classifier, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """GreedyHash: CE of W sign(z) (label smoothing from ``cfg``) + penalty · mean | |z| - 1 |³."""
+    head: GreedyHashHead = model.head
+    z = head.bit_logits(model.features(x))  # (B, k)
+    logits = head.classifier(sign_ste(z))  # (B, L)
+    check_labels(y, logits.shape[1])
+    cubic = (z.abs() - 1).abs().pow(3).mean()
+    return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing) + head.penalty * cubic
+
+
+# ----------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class HashingConfig:
+    """A hashing head's settings (the reference values by default)."""
+
+    method: str  # a name in HASHERS: hashnet | greedyhash
+    bits: int  # k, the code length
+    beta_final: float = 10.0  # HashNet: β at the last training step (continuation target)
+    alpha: float | None = None  # HashNet: scale of <h_i, h_j> in the sigmoid; None = 10 / k (reference)
+    penalty: float = 1.0  # GreedyHash: weight of the cubic penalty pulling z towards sign(z)
+
+
+HASHERS: dict[str, Callable] = {"hashnet": hashnet_loss, "greedyhash": greedyhash_loss}
+
+
+def build_head(cfg: HashingConfig, dim: int, num_classes: int, total_steps: int = 1) -> nn.Module:
+    """The head for ``cfg`` on d-dim features; HashNet's γ makes β reach ``beta_final`` after
+    ``total_steps`` training steps (β = (1 + γ t)^0.5)."""
+    if cfg.method == "hashnet":
+        gamma = (cfg.beta_final ** 2 - 1.0) / max(total_steps, 1)
+        return HashNetHead(dim, cfg.bits, gamma=gamma, power=0.5, alpha=cfg.alpha)
+    if cfg.method == "greedyhash":
+        return GreedyHashHead(dim, cfg.bits, num_classes, penalty=cfg.penalty)
+    raise ValueError(f"unknown hashing method {cfg.method!r}; choose one of {sorted(HASHERS)}")
+
+
+def train_hashing(data: DataBundle, cfg: HashingConfig, train_cfg: TrainConfig, warm_start: Trained,
+                  cache_dir: Path | str | None = None, stop_after: int | None = None) -> Trained:
+    """Train a hashing head and the backbone, warm-started from ``warm_start``'s backbone
+    (the cached real-valued baseline), in the shared loop; cached like the LLC stages."""
+    key = stage_key(stage=cfg.method, data=data_id(data), hashing=cfg, train=train_cfg, parent=warm_start.key)
+    set_seed(train_cfg.seed)
+    backbone = copy.deepcopy(warm_start.model.backbone)
+    steps = train_cfg.epochs * -(-len(data.train) // train_cfg.batch_size)
+    head = build_head(cfg, backbone.out_dim, data.num_classes, total_steps=steps)
+    return run_stage(cfg.method, key, Classifier(backbone, head), data.train, HASHERS[cfg.method], train_cfg,
+                     cache_dir, stop_after)
+
+
+@torch.no_grad()
+def embed(model: Classifier, ds: Dataset, batch_size: int = 1024, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Eval-mode outputs over ``ds``: ``features`` (N, d), ``labels`` (N,), and for heads with
+    ``bit_logits`` (LLC, HashNet, GreedyHash) ``bit_logits`` (N, k), whose signs are the codes."""
+    model.eval().to(device)
+    has_bits = hasattr(model.head, "bit_logits")
+    feats, bits, labels = [], [], []
+    for x, y in iterate_batches(ds, batch_size, shuffle=False):
+        f = model.features(x.to(device))
+        feats.append(f.cpu())
+        if has_bits:
+            bits.append(model.head.bit_logits(f).cpu())
+        labels.append(torch.as_tensor(y))
+    out = {"features": torch.cat(feats).numpy(), "labels": torch.cat(labels).numpy()}
+    if has_bits:
+        out["bit_logits"] = torch.cat(bits).numpy()
+    return out

@@ -1,0 +1,435 @@
+"""Out-of-distribution detection with LLC codes against score-based baselines (LLC, §4.4).
+
+Kusupati et al. (NeurIPS 2021) flag an image as OOD when its instance code g(x) matches no
+class code exactly (exact decoding, ED): no threshold and no OOD data are needed, and they
+report that a max-softmax-probability (MSP) baseline needed about 3,000 OOD samples to tune
+its threshold to the same F1.
+
+Protocol (:func:`run_ood`): hold some classes out (Omniglot: whole alphabets), train the
+baseline and LLC on the rest (``experiments.run_llc``, cached), then score four pools:
+
+* ``val_in``  - a held-back part of the in-distribution TRAIN split (never trained on);
+* ``val_out`` - held-out classes' TRAIN images (at most as many as ``val_in``);
+* ``test_in`` / ``test_out`` - the TEST split of the in-distribution / held-out classes.
+
+Threshold tuning with n samples draws n images from each validation pool, picks the
+threshold that maximises F1 on those 2n, and reports on the test pools; repeated over
+``repeats`` seeds (mean ± std).
+
+Conventions
+-----------
+* Positive class = OOD for every metric (F1, AUROC, FPR at 95 % TPR), as in OpenOOD.
+* Every scorer returns an OOD *score*: higher = more out-of-distribution. An image is
+  flagged OOD when ``score >= threshold`` (scikit-learn's ``precision_recall_curve`` rule).
+* Scorers share one signature, ``postprocess(model, x) -> (pred (B,), score (B,))``
+  (OpenOOD's, with the score's sign flipped), and live in the ``SCORERS`` registry:
+  MSP is the base class, energy and ODIN override one method each, ``llc_hamming`` scores
+  the Hamming distance from g(x) to the nearest class code, and ``llc_ed`` is the same score
+  with the fixed threshold 1 (no exact match = OOD).
+* ``id_accuracy``: share of in-distribution test images that are accepted AND correctly
+  classified (a rejected in-distribution image counts as an error); for ED it equals ED's
+  accuracy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score, precision_recall_curve, roc_auc_score, roc_curve
+from torch.utils.data import Dataset
+
+from . import decode
+from .data import DataBundle, take, split_classes
+from .experiments import default_bits, load_bundle, run_llc
+from .models import Classifier
+from .profiles import Profile
+from .train import iterate_batches
+
+__all__ = ["Scorer", "EnergyScorer", "ODINScorer", "HammingScorer", "EDScorer", "SCORERS", "register_scorer",
+           "create_scorer", "list_scorers", "score_dataset", "ood_f1", "ood_auroc", "fpr_at_tpr",
+           "best_f1_threshold", "OODSplit", "ood_split", "choose_held_out", "DetectorScores",
+           "evaluate_detector", "samples_to_match", "OODConfig", "OODResult", "run_ood",
+           "plot_f1_vs_samples", "plot_distance_histogram"]
+
+
+# ----------------------------------------------------------------------------- metrics (OOD = positive)
+def ood_f1(is_ood: np.ndarray, flagged: np.ndarray) -> float:
+    """F1 of the in/out decision, OOD = positive. is_ood, flagged: (N,) bool."""
+    return float(f1_score(np.asarray(is_ood, bool), np.asarray(flagged, bool), zero_division=0.0))
+
+
+def ood_auroc(is_ood: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` (higher = more OOD) for detecting OOD (positive)."""
+    return float(roc_auc_score(np.asarray(is_ood, bool), score))
+
+
+def fpr_at_tpr(is_ood: np.ndarray, score: np.ndarray, tpr: float = 0.95) -> float:
+    """False-positive rate (in-distribution flagged OOD) at the first ROC point whose
+    true-positive rate (OOD flagged OOD) reaches ``tpr`` (OpenOOD's FPR@95TPR)."""
+    fpr_c, tpr_c, _ = roc_curve(np.asarray(is_ood, bool), score)
+    return float(fpr_c[np.argmax(tpr_c >= tpr)])
+
+
+def best_f1_threshold(is_ood: np.ndarray, score: np.ndarray) -> float:
+    """A threshold t maximising F1 of ``score >= t`` (OOD = positive) on these samples.
+
+    The best observed score u (the lowest among equally good ones, F1 compared to 12
+    decimals) is moved halfway down to the next lower observed score, so that the decision
+    on these samples is unchanged while unseen scores just below u are not rejected by
+    chance: for integer scores (Hamming distances) t = u − 0.5.
+    """
+    score = np.asarray(score, np.float64)
+    precision, recall, thresholds = precision_recall_curve(np.asarray(is_ood, bool), score)
+    p, r = precision[:-1], recall[:-1]  # the last point (recall 0) has no threshold
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.round(np.where(p + r > 0, 2 * p * r / (p + r), 0.0), 12)
+    u = thresholds[int(np.argmax(f1))]
+    below = score[score < u]
+    return float((u + below.max()) / 2 if below.size else u)
+
+
+# ----------------------------------------------------------------------------- scorers (registry)
+SCORERS: dict[str, type["Scorer"]] = {}
+
+
+def register_scorer(name: str):
+    """Class decorator adding a scorer to ``SCORERS`` under ``name``."""
+    def add(cls):
+        cls.name = name
+        SCORERS[name] = cls
+        return cls
+    return add
+
+
+@register_scorer("msp")
+class Scorer:
+    """Maximum softmax probability (Hendrycks & Gimpel, ICLR 2017): score = 1 − max_c softmax(f(x))_c.
+
+    The base class: ``postprocess`` runs the model once and hands the logits to
+    ``ood_score``; subclasses override one of the two.
+    """
+
+    name = "msp"
+    model_kind = "baseline"  # which model of an LLCRun it scores: "baseline" (real logits) | "llc" (phase 2)
+    fixed_threshold: float | None = None  # a threshold that needs no OOD data; None = tuned
+
+    @torch.no_grad()
+    def postprocess(self, model: Classifier, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, C, H, W) → predicted class (B,) and OOD score (B,), higher = more OOD."""
+        logits = model(x)  # (B, L)
+        return logits.argmax(1), self.ood_score(logits)
+
+    def ood_score(self, logits: torch.Tensor) -> torch.Tensor:
+        return 1.0 - F.softmax(logits, dim=1).max(dim=1).values
+
+
+@register_scorer("energy")
+class EnergyScorer(Scorer):
+    """Energy score (Liu et al., NeurIPS 2020): E(x) = −T · logsumexp(f(x) / T), higher = more OOD."""
+
+    def __init__(self, temperature: float = 1.0):
+        self.temperature = temperature
+
+    def ood_score(self, logits: torch.Tensor) -> torch.Tensor:
+        return -self.temperature * torch.logsumexp(logits / self.temperature, dim=1)
+
+
+@register_scorer("odin")
+class ODINScorer(Scorer):
+    """ODIN (Liang et al., ICLR 2018): temperature-scaled MSP after a small input step.
+
+    x̃ = x − ε · sign(−∇ₓ log max_c softmax(f(x)/T)_c), score = 1 − max_c softmax(f(x̃)/T)_c.
+    ε is in the model's (normalised) input units: the ODIN paper's 0.0014 on [0, 1] pixels
+    is ≈ 0.004 after Fashion-MNIST's normalisation (std 0.353). T and ε are fixed, not tuned.
+    """
+
+    def __init__(self, temperature: float = 1000.0, epsilon: float = 0.004):
+        self.temperature, self.epsilon = temperature, epsilon
+
+    def postprocess(self, model: Classifier, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.enable_grad():
+            x = x.detach().clone().requires_grad_(True)
+            logits = model(x)
+            loss = -F.log_softmax(logits / self.temperature, dim=1).max(dim=1).values.sum()
+            (grad,) = torch.autograd.grad(loss, x)
+        with torch.no_grad():
+            pred = logits.detach().argmax(1)
+            out = model(x.detach() - self.epsilon * grad.sign())
+            return pred, 1.0 - F.softmax(out / self.temperature, dim=1).max(dim=1).values
+
+
+@register_scorer("llc_hamming")
+class HammingScorer(Scorer):
+    """LLC: Hamming distance from the instance code g(x) = B(P F(x)) to the nearest class code;
+    pred = MHD decision (ties → lowest class index)."""
+
+    model_kind = "llc"
+
+    @torch.no_grad()
+    def postprocess(self, model: Classifier, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = model.head.bit_logits(model.features(x))  # (B, k)
+        codes = (model.head.class_codes() > 0).to(torch.uint8)  # (L, k) {0, 1}
+        res = decode.mhd_decode(decode.signs_to_bits(z), codes.cpu())
+        return torch.from_numpy(res.pred), torch.from_numpy(res.distance).float()
+
+
+@register_scorer("llc_ed")
+class EDScorer(HammingScorer):
+    """LLC exact decoding: OOD iff g(x) equals no class code (distance ≥ 1); no threshold to tune."""
+
+    fixed_threshold = 1.0
+
+
+def create_scorer(name: str, **kw) -> Scorer:
+    """Instantiate registered scorer ``name`` with its keyword settings."""
+    if name not in SCORERS:
+        raise ValueError(f"unknown OOD scorer {name!r}; choose one of {list_scorers()}")
+    return SCORERS[name](**kw)
+
+
+def list_scorers() -> list[str]:
+    return list(SCORERS)
+
+
+def score_dataset(scorer: Scorer, model: Classifier, ds: Dataset, batch_size: int = 512,
+                  device: str = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``scorer`` over ``ds`` in eval mode: pred (N,), score (N,) and labels (N,)."""
+    model.eval().to(device)
+    preds, scores, labels = [], [], []
+    for x, y in iterate_batches(ds, batch_size, shuffle=False):
+        p, s = scorer.postprocess(model, x.to(device))
+        preds.append(p.cpu()), scores.append(s.detach().cpu()), labels.append(torch.as_tensor(y))
+    return torch.cat(preds).numpy(), torch.cat(scores).double().numpy(), torch.cat(labels).numpy()
+
+
+# ----------------------------------------------------------------------------- the split
+@dataclass
+class OODSplit:
+    """The four pools of the protocol (module docstring) and the in-distribution bundle
+    whose ``train`` is what the models are trained on (``val_in`` removed)."""
+
+    ind: DataBundle  # in-distribution classes, labels re-indexed; train excludes val_in
+    val_in: Dataset  # held-back in-distribution train images
+    val_out: Dataset  # held-out classes' train images (|val_out| <= |val_in|)
+    test_out: Dataset  # held-out classes' test images
+    held_out: list[int]  # held-out class indices in the original bundle
+
+
+def _split_off(ds: Dataset, n: int, rng: np.random.Generator) -> tuple[Dataset, Dataset]:
+    """Random (rest, part) split of ``ds`` with ``len(part) == n``."""
+    order = rng.permutation(len(ds))
+    return take(ds, np.sort(order[n:])), take(ds, np.sort(order[:n]))
+
+
+def ood_split(bundle: DataBundle, held_out: list[int], val_size: int | float = 3000, seed: int = 0) -> OODSplit:
+    """Split ``bundle`` for OOD detection. ``val_size``: in-distribution train images held back
+    for threshold tuning (an int; a float is a fraction of the train split), at most half of it.
+
+    The in-distribution bundle's name records the held-out classes and the validation cut,
+    so its cached models (keyed by name and sizes) never collide with another split's.
+    """
+    rng = np.random.default_rng(seed)
+    ind, test_out = split_classes(bundle, held_out)
+    keep = [c for c in range(bundle.num_classes) if c not in set(held_out)]
+    out_bundle, _ = split_classes(bundle, keep)  # its train split = held-out classes' train images
+    n_train = len(ind.train)
+    n_val = int(round(val_size * n_train)) if isinstance(val_size, float) else int(val_size)
+    n_val = max(1, min(n_val, n_train // 2))
+    train, val_in = _split_off(ind.train, n_val, rng)
+    val_out = out_bundle.train
+    if len(val_out) > n_val:
+        _, val_out = _split_off(val_out, n_val, rng)
+    name = f"{ind.name}-holdout{','.join(map(str, sorted(held_out)))}-val{n_val}s{seed}"
+    ind = DataBundle(name, train, ind.test, ind.class_names, ind.groups, ind.image_shape)
+    return OODSplit(ind, val_in, val_out, test_out, sorted(held_out))
+
+
+def choose_held_out(bundle: DataBundle, n: int, by_group: bool = False, seed: int = 0) -> list[int]:
+    """``n`` classes (or, with ``by_group``, all classes of ``n`` groups) drawn with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    if not by_group:
+        return sorted(int(c) for c in rng.choice(bundle.num_classes, n, replace=False))
+    if not bundle.groups:
+        raise ValueError(f"{bundle.name} has no groups to hold out")
+    names = list(bundle.groups)
+    picked = rng.choice(len(names), n, replace=False)
+    return sorted(c for g in picked for c in bundle.groups[names[g]])
+
+
+# ----------------------------------------------------------------------------- evaluation
+@dataclass
+class DetectorScores:
+    """One detector's scores on the four pools (higher = more OOD) and its test predictions."""
+
+    detector: str
+    fixed_threshold: float | None
+    val_in: np.ndarray  # (n_val_in,)
+    val_out: np.ndarray  # (n_val_out,)
+    test_in: np.ndarray  # (n_test_in,)
+    test_out: np.ndarray  # (n_test_out,)
+    test_in_pred: np.ndarray  # (n_test_in,) predicted class (−1 = unassigned)
+    test_in_labels: np.ndarray  # (n_test_in,)
+
+    def test(self) -> tuple[np.ndarray, np.ndarray]:
+        """is_ood (N,) bool and score (N,) over the whole test set (in first, then out)."""
+        return (np.r_[np.zeros(len(self.test_in), bool), np.ones(len(self.test_out), bool)],
+                np.r_[self.test_in, self.test_out])
+
+
+def _operating_point(s: DetectorScores, threshold: float) -> dict[str, float]:
+    is_ood, score = s.test()
+    accepted = s.test_in < threshold
+    return {"threshold": threshold, "F1": ood_f1(is_ood, score >= threshold),
+            "id_accuracy": float((accepted & (s.test_in_pred == s.test_in_labels)).mean())}
+
+
+def evaluate_detector(s: DetectorScores, n_tune: list[int], repeats: int = 5, seed: int = 0) -> pd.DataFrame:
+    """One row per number of tuning samples n (one row with n = 0 for a fixed-threshold detector).
+
+    Columns: detector, n_tune, F1 / id_accuracy / threshold as mean and std over ``repeats``
+    draws of n in- and n out-of-distribution validation samples, AUROC and FPR@95TPR (test
+    split, threshold-free, the same on every row). n larger than a validation pool is skipped.
+    """
+    is_ood, score = s.test()
+    common = {"detector": s.detector, "AUROC": ood_auroc(is_ood, score), "FPR@95TPR": fpr_at_tpr(is_ood, score)}
+    if s.fixed_threshold is not None:
+        op = _operating_point(s, s.fixed_threshold)
+        return pd.DataFrame([{**common, "n_tune": 0, "repeats": 1,
+                              **{f"{k} mean": v for k, v in op.items()}, **{f"{k} std": 0.0 for k in op}}])
+    rows = []
+    for n in n_tune:
+        if n > min(len(s.val_in), len(s.val_out)):
+            continue
+        ops = []
+        for r in range(repeats):
+            rng = np.random.default_rng([seed, n, r])
+            sin = rng.choice(s.val_in, n, replace=False)
+            sout = rng.choice(s.val_out, n, replace=False)
+            t = best_f1_threshold(np.r_[np.zeros(n, bool), np.ones(n, bool)], np.r_[sin, sout])
+            ops.append(_operating_point(s, t))
+        df = pd.DataFrame(ops)
+        rows.append({**common, "n_tune": n, "repeats": repeats, **{f"{k} mean": df[k].mean() for k in df},
+                     **{f"{k} std": df[k].std(ddof=0) for k in df}})
+    return pd.DataFrame(rows)
+
+
+def samples_to_match(table: pd.DataFrame, reference: str = "llc_ed", metric: str = "F1 mean") -> pd.DataFrame:
+    """Per data set and tuned detector: the reference's value, the smallest n whose mean
+    ``metric`` reaches it (NaN if none does) and the best mean over n."""
+    rows = []
+    for ds, t in table.groupby("dataset", sort=False):
+        ref = float(t.loc[t["detector"] == reference, metric].iloc[0])
+        for det, d in t[t["detector"] != reference].groupby("detector", sort=False):
+            ok = d.loc[d[metric] >= ref, "n_tune"]
+            rows.append({"dataset": ds, "detector": det, f"{reference} {metric}": ref,
+                         "best": float(d[metric].max()), "n at best": int(d.loc[d[metric].idxmax(), "n_tune"]),
+                         "n to match": float(ok.min()) if len(ok) else np.nan})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- the experiment
+@dataclass
+class OODConfig:
+    """One OOD experiment on one data set."""
+
+    dataset: str  # a name in llcpkg.data.DATASETS
+    n_held_out: int = 3  # classes (or, with by_group, groups) held out as OOD, drawn with `seed`
+    by_group: bool = False  # hold out whole groups (Omniglot: alphabets)
+    held_out: list[int] | None = None  # explicit held-out classes (overrides n_held_out)
+    val_size: int | float = 3000  # held-back in-distribution train images (float = fraction)
+    bits: int | None = None  # LLC code length; None = 2·ceil(log2 L_in), the paper's ratio
+    detectors: tuple[str, ...] = ("llc_ed", "llc_hamming", "msp", "energy", "odin")  # names in SCORERS
+    n_tune: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)  # OOD (and ID) samples for tuning
+    repeats: int = 5  # draws of the tuning samples per n
+    seed: int = 0  # held-out choice, validation cut, training and tuning draws
+    scorer_kw: dict[str, dict] = field(default_factory=dict)  # per-detector settings, e.g. {"odin": {"epsilon": 0}}
+
+
+@dataclass
+class OODResult:
+    """What :func:`run_ood` returns; ``table`` also gives the F1 of the trivial detector that
+    flags every image OOD (2·n_out / (2·n_out + n_in)), the floor any detector must beat."""
+
+    table: pd.DataFrame  # evaluate_detector rows of every detector, with data-set columns
+    scores: dict[str, DetectorScores]
+    split: OODSplit
+    held_out_names: list[str]
+    bits: int
+
+
+def run_ood(cfg: OODConfig, profile: Profile) -> OODResult:
+    """Load the data set for ``profile``, split it, train (cached) baseline and LLC on the
+    in-distribution classes with ``run_llc``, score every detector and evaluate it."""
+    bundle = load_bundle(cfg.dataset, profile, seed=cfg.seed)
+    held = cfg.held_out if cfg.held_out is not None else choose_held_out(bundle, cfg.n_held_out, cfg.by_group, cfg.seed)
+    split = ood_split(bundle, held, cfg.val_size, cfg.seed)
+    bits = cfg.bits or default_bits(split.ind.num_classes)["paper ratio"]
+    run = run_llc(split.ind, profile, bits, cfg.seed)
+    models = {"baseline": run.baseline.model, "llc": run.phase2.model}
+    scores, tables = {}, []
+    for name in cfg.detectors:
+        scorer = create_scorer(name, **cfg.scorer_kw.get(name, {}))
+        model = models[scorer.model_kind]
+        pools = {p: score_dataset(scorer, model, ds, device=profile.device)
+                 for p, ds in [("val_in", split.val_in), ("val_out", split.val_out),
+                               ("test_in", split.ind.test), ("test_out", split.test_out)]}
+        s = DetectorScores(name, scorer.fixed_threshold, *(pools[p][1] for p in ("val_in", "val_out", "test_in", "test_out")),
+                           pools["test_in"][0], pools["test_in"][2])
+        scores[name] = s
+        tables.append(evaluate_detector(s, list(cfg.n_tune), cfg.repeats, cfg.seed))
+    table = pd.concat(tables, ignore_index=True)
+    n_in, n_out = len(split.ind.test), len(split.test_out)
+    info = {"dataset": cfg.dataset, "classes in": split.ind.num_classes, "classes out": len(held), "bits": bits,
+            "test in": n_in, "test out": n_out, "positive": "OOD", "F1 flag-all": 2 * n_out / (2 * n_out + n_in)}
+    table = pd.concat([pd.DataFrame([info] * len(table)), table], axis=1)
+    names = [bundle.class_names[c] for c in held]
+    return OODResult(table, scores, split, names, bits)
+
+
+# ----------------------------------------------------------------------------- figures
+def plot_f1_vs_samples(table: pd.DataFrame, reference: str = "llc_ed"):
+    """F1 (mean ± std over draws) against the number of tuning samples per class (in and out),
+    log x axis, one panel per data set; the reference detector as a horizontal line."""
+    import matplotlib.pyplot as plt
+
+    sets = list(dict.fromkeys(table["dataset"]))
+    fig, axes = plt.subplots(1, len(sets), figsize=(5.5 * len(sets), 4), squeeze=False)
+    for ax, ds in zip(axes[0], sets):
+        t = table[table["dataset"] == ds]
+        for det, d in t[t["detector"] != reference].groupby("detector", sort=False):
+            ax.errorbar(d["n_tune"], d["F1 mean"], yerr=d["F1 std"], marker="o", capsize=3, label=det)
+        ref = t[t["detector"] == reference]
+        if len(ref):
+            ax.axhline(float(ref["F1 mean"].iloc[0]), color="k", ls="--", label=f"{reference} (no tuning)")
+        ax.set_xscale("log")
+        ax.set_xlabel("tuning samples n (n OOD + n in-distribution)")
+        ax.set_ylabel("test F1 of the in/out decision (OOD = positive)")
+        ax.set_title(f"{ds}: F1 vs tuning samples")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_distance_histogram(results: dict[str, OODResult], detector: str = "llc_hamming"):
+    """Share of test images at each Hamming distance from g(x) to the nearest class code,
+    in-distribution vs held-out classes, one panel per data set."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 3.8), squeeze=False)
+    for ax, (ds, res) in zip(axes[0], results.items()):
+        s = res.scores[detector]
+        top = int(max(s.test_in.max(), s.test_out.max())) + 1
+        for i, (vals, label) in enumerate([(s.test_in, "in-distribution"), (s.test_out, "held-out classes (OOD)")]):
+            share = np.bincount(vals.astype(np.int64), minlength=top + 1)[:top + 1] / max(len(vals), 1)
+            ax.bar(np.arange(top + 1) + (i - 0.5) * 0.4, share, width=0.4, label=label)
+        ax.set_xticks(np.arange(top + 1))
+        ax.set_xlabel(f"Hamming distance to the nearest class code (bits, k = {res.bits})")
+        ax.set_ylabel("share of test images")
+        ax.set_title(f"{ds}: instance codes vs class codes\n(distance 0 = accepted by ED)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
