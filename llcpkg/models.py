@@ -101,14 +101,21 @@ class LinearHead(nn.Module):
         return self.fc(feats)
 
 
+LOGIT_SCALES = {"none": lambda k: 1.0, "sqrt": lambda k: k ** -0.5}
+
+
 class LLCHead(nn.Module):
     """Projector P (d→k) and real codebook C (L×k), binarised with ``sign_ste`` when used.
 
-    ``forward``/``logits``: (B, d) → (B, L) = P F(x) · B(C)ᵀ (phase 1 and MIPS decoding).
+    ``forward``/``logits``: (B, d) → (B, L) = s · P F(x) · B(C)ᵀ (phase 1 and MIPS decoding).
     ``bit_logits``: (B, d) → (B, k) = P F(x) (phase 2; instance code = its sign).
+    ``logit_scale`` s: 1 in the official code; ``1/sqrt(k)`` ("sqrt") keeps the logits' scale
+    independent of k — without it the effective step on P grows with k and phase 1 diverged at
+    lr 0.1 with k = 16 on 242 classes (notebook 01). Decoding is unaffected (argmax, signs).
     """
 
-    def __init__(self, dim: int, num_classes: int, bits: int, codebook: torch.Tensor | None = None):
+    def __init__(self, dim: int, num_classes: int, bits: int, codebook: torch.Tensor | None = None,
+                 logit_scale: str = "none"):
         super().__init__()
         if bits < 1:
             raise ValueError(f"bits must be >= 1, got {bits}")
@@ -121,6 +128,9 @@ class LLCHead(nn.Module):
         if codebook.shape != (num_classes, bits):
             raise ValueError(f"codebook must be ({num_classes}, {bits}); got {tuple(codebook.shape)}")
         self.codebook = nn.Parameter(codebook.clone())
+        if logit_scale not in LOGIT_SCALES:
+            raise ValueError(f"logit_scale must be one of {sorted(LOGIT_SCALES)}, got {logit_scale!r}")
+        self.scale = LOGIT_SCALES[logit_scale](bits)
 
     @property
     def bits(self) -> int:
@@ -134,7 +144,7 @@ class LLCHead(nn.Module):
         return self.projector(feats)
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.bit_logits(feats) @ sign_ste(self.codebook).t()
+        return self.scale * (self.bit_logits(feats) @ sign_ste(self.codebook).t())
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return self.logits(feats)
@@ -162,6 +172,7 @@ class ModelConfig:
     width: int = 32  # SmallCNN width (ignored by ResNets)
     head: str = "linear"  # linear | llc
     bits: int = 0  # k, for the llc head
+    logit_scale: str = "sqrt"  # llc head: "sqrt" (logits / sqrt(k)) or "none" (the official code)
 
 
 def build_model(cfg: ModelConfig, in_channels: int, num_classes: int, codebook: torch.Tensor | None = None) -> Classifier:
@@ -170,7 +181,7 @@ def build_model(cfg: ModelConfig, in_channels: int, num_classes: int, codebook: 
     if cfg.head == "linear":
         head: nn.Module = LinearHead(backbone.out_dim, num_classes)
     elif cfg.head == "llc":
-        head = LLCHead(backbone.out_dim, num_classes, cfg.bits, codebook)
+        head = LLCHead(backbone.out_dim, num_classes, cfg.bits, codebook, cfg.logit_scale)
     else:
         raise ValueError(f"unknown head {cfg.head!r}")
     return Classifier(backbone, head)

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from .data import DataBundle, fingerprint
-from .models import Classifier, LLCHead, ModelConfig, build_model
+from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_model
 from .results import atomic_write
 
 __all__ = ["TrainConfig", "Trained", "LOSSES", "fit", "iterate_batches", "predict", "run_stage",
@@ -251,7 +251,8 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
     """LLC phase 1: learn the class codes jointly with the backbone and projector.
 
     ``warm_start``: a trained model whose backbone initialises this one. ``codebook``
-    (L, k): initial real codebook (e.g. ±1 codes from SVD/CCA); random normal if None.
+    (L, k): initial real codebook (e.g. ±1 codes from SVD/CCA); random normal if None. With
+    both a codebook and a linear-head warm start, P starts from :func:`init_projector`.
     """
     model_cfg = replace(model_cfg, head="llc")
     if model_cfg.bits < 1:
@@ -264,7 +265,19 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
     model = build_model(model_cfg, data.image_shape[0], data.num_classes, codebook=cb)
     if warm_start is not None:
         model.backbone.load_state_dict(warm_start.model.backbone.state_dict())
+        if codebook is not None and isinstance(warm_start.model.head, LinearHead):
+            init_projector(model.head, warm_start.model.head)
     return run_stage("phase1", key, model, data.train, "ce", cfg, cache_dir, stop_after)
+
+
+@torch.no_grad()
+def init_projector(head: LLCHead, linear: LinearHead) -> None:
+    """Warm-start P (and its bias) so that the LLC logits s·B(C) P F(x) are the least-squares
+    projection of the linear head's logits W F(x) + b onto the span of B(C):
+    P = B(C)⁺ W / s, bias = B(C)⁺ b / s. Used when phase 1 starts from a given codebook."""
+    pinv = torch.linalg.pinv(head.class_codes())  # (k, L)
+    head.projector.weight.copy_(pinv @ linear.fc.weight / head.scale)
+    head.projector.bias.copy_(pinv @ linear.fc.bias / head.scale)
 
 
 def train_phase2(phase1: Trained, data: DataBundle, cfg: TrainConfig, cache_dir: Path | str | None = None,

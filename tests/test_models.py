@@ -63,3 +63,30 @@ def test_build_model_shapes_and_all_params_get_gradients(head, bits, out):
     assert y.shape == (3, out) and torch.isfinite(y).all()
     y.square().sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_sqrt_logit_scale_divides_logits_by_sqrt_k():
+    torch.manual_seed(0)
+    a = LLCHead(dim=6, num_classes=5, bits=4, logit_scale="none")
+    b = LLCHead(dim=6, num_classes=5, bits=4, codebook=a.codebook.detach(), logit_scale="sqrt")
+    b.load_state_dict(a.state_dict())
+    f = torch.randn(3, 6)
+    assert torch.allclose(b(f), a(f) / 2.0)
+    with pytest.raises(ValueError, match="logit_scale"):
+        LLCHead(dim=6, num_classes=5, bits=4, logit_scale="cube")
+
+
+def test_init_projector_projects_linear_logits_onto_the_codebook_span():
+    from llcpkg.models import LinearHead
+    from llcpkg.train import init_projector
+
+    torch.manual_seed(0)
+    lin = LinearHead(6, 5)
+    codes = torch.tensor([[1., 1, 1], [1, -1, 1], [-1, 1, 1], [-1, -1, -1], [1, 1, -1]])
+    head = LLCHead(dim=6, num_classes=5, bits=3, codebook=codes, logit_scale="sqrt")
+    init_projector(head, lin)
+    f = torch.randn(4, 6)
+    target = lin(f)  # (4, 5)
+    # least squares: the residual is orthogonal to the span of B(C)'s columns
+    resid = (target - head(f)).detach()
+    assert torch.allclose(resid @ codes, torch.zeros(4, 3), atol=1e-4)
