@@ -284,3 +284,21 @@ def scoreboard(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             questions.append({"question": name, "dataset": "", "answer": f"not run ({type(e).__name__})"})
     cols = ["claim", "paper", "dataset", "ours", "verdict"]
     return pd.DataFrame(claims)[cols], pd.DataFrame(questions)[["question", "dataset", "answer"]]
+
+
+START, END = "<!-- scoreboard:start -->", "<!-- scoreboard:end -->"
+
+
+def update_readme(readme: str | Path, claims: pd.DataFrame) -> bool:
+    """Replace the block between the scoreboard markers in ``readme`` with ``claims`` as a
+    Markdown table (verdict, claim, data set, ours); False if the markers are missing."""
+    from .results import atomic_write
+
+    path = Path(readme)
+    text = path.read_text()
+    if START not in text or END not in text:
+        return False
+    table = claims[["verdict", "claim", "dataset", "ours"]].to_markdown(index=False)
+    new = text[: text.index(START) + len(START)] + "\n" + table + "\n" + text[text.index(END):]
+    atomic_write(path, lambda p: p.write_text(new))
+    return True
