@@ -50,7 +50,7 @@ __all__ = ["mix_hash", "hash_indices", "CompressionConfig", "Reconstruction", "H
            "accuracy", "train_compressed", "run_grid", "train_llc_compressed", "run_llc_grid", "overhead", "METHODS"]
 
 METHODS = ("dense", "hashednets", "hfh", "pruning")
-CACHE_VERSION = 2  # part of every cache key here: bump it when a change alters what a config trains
+CACHE_VERSION = 3  # part of every cache key here: bump it when a change alters what a config trains
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 _SIGN_SALT = 0x5851F42D4C957F2D
 
@@ -113,6 +113,32 @@ class CompressionConfig:
     seed: int = 0  # seeds the hashes (and nothing else)
 
 
+MAX_GRAD_NORM = 1.0  # every stored tensor of a hash space has its gradient clipped to this norm
+
+
+class _ClipGradNorm(torch.autograd.Function):
+    """Identity forward; backward rescales the gradient to norm ≤ MAX_GRAD_NORM.
+
+    A hash space's tensors collect gradients summed over every virtual weight they serve
+    (g serves all of them), so at lr 0.1 HFH diverged to NaN on the 300-unit MLP at ≤ 1/16
+    (notebook 06, first cpu run); clipping each tensor's gradient keeps the shared recipe.
+    Applied to HashedNets' buckets too, so both methods train under the same rule.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad * (MAX_GRAD_NORM / grad.norm().clamp_min(MAX_GRAD_NORM))
+
+
+def clip_grad(x: torch.Tensor) -> torch.Tensor:
+    """``x`` unchanged, with its gradient's norm clipped to MAX_GRAD_NORM in the backward pass."""
+    return _ClipGradNorm.apply(x)
+
+
 class Reconstruction(nn.Module):
     """g: (n, U) → (n,), the paper's small MLP with tanh hidden units; depth 0 is the identity.
 
@@ -137,7 +163,7 @@ class Reconstruction(nn.Module):
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         for k, lin in enumerate(self.layers):
-            v = lin(v)
+            v = F.linear(v, clip_grad(lin.weight))
             if k < len(self.layers) - 1:
                 v = torch.tanh(v)
         return v[:, 0]
@@ -156,7 +182,7 @@ class HashSpace(nn.Module):
 
     def forward(self, index: torch.Tensor, sign: torch.Tensor | None) -> torch.Tensor:
         """(n, U) indices and signs → (n,) reconstructed weights."""
-        v = self.weights[index]  # (n, U)
+        v = clip_grad(self.weights)[index]  # (n, U)
         if sign is not None:
             v = v * sign
         return self.g(v)

@@ -87,7 +87,7 @@ def llc_outputs(trained: Trained, data: DataBundle, split: str = "test", device:
     out = predict(trained.model, getattr(data, split), device=device)
     head = trained.model.head
     if hasattr(head, "class_codes"):
-        out["class_bits"] = (head.class_codes().numpy() > 0).astype(np.uint8)
+        out["class_bits"] = (head.class_codes().cpu().numpy() > 0).astype(np.uint8)
     return out
 
 

@@ -139,3 +139,16 @@ def test_overhead_is_relative_to_the_dense_model():
                   repeats=2)
     assert list(df["model"]) == ["dense", "hfh"] and df.loc[0, "train_rel"] == 1.0
     assert (df[["train_ms", "infer_ms", "infer_materialised_ms"]] > 0).all().all()
+
+
+def test_hash_space_gradients_are_clipped_to_unit_norm():
+    from llcpkg.compress import MAX_GRAD_NORM, HashSpace
+
+    space = HashSpace(buckets=16, hashes=4, depth=2, init_std=0.1)
+    index = torch.randint(0, 16, (5000, 4))
+    (1e3 * space(index, None)).sum().backward()  # a huge gradient summed over 5000 virtual weights
+    for p in space.parameters():
+        assert float(p.grad.norm()) <= MAX_GRAD_NORM + 1e-5
+    small = HashSpace(buckets=16, hashes=1, depth=0, init_std=0.1)
+    (1e-4 * small(torch.zeros(3, 1, dtype=torch.long), None)).sum().backward()
+    assert torch.allclose(small.weights.grad[0], torch.tensor(3e-4))  # small gradients pass unchanged

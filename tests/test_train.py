@@ -66,3 +66,12 @@ def test_labels_outside_range_are_rejected(toy_bundle):
 def test_phase1_rejects_zero_bits(toy_bundle):
     with pytest.raises(ValueError, match="bits"):
         train_phase1(toy_bundle, ModelConfig(width=4, bits=0), CFG, None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_training_and_prediction_on_gpu(toy_bundle):
+    cfg = TrainConfig(epochs=2, lr=0.05, batch_size=32, device="cuda")
+    base = train_baseline(toy_bundle, MODEL, cfg, None)
+    p1 = train_phase1(toy_bundle, MODEL, cfg, None, warm_start=base)
+    m = classification_metrics(llc_outputs(p1, toy_bundle, device="cuda"))
+    assert m["mips"] > 0.9

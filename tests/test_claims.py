@@ -1,0 +1,54 @@
+"""The scoreboard's verdicts on hand-made tables with known answers."""
+import pandas as pd
+
+from llcpkg.claims import FAILS, HOLDS, PARTLY, scoreboard, update_readme
+from llcpkg.results import write_table
+
+
+def _classification(tmp_path, baseline, mips, mhd1, mhd2, ed):
+    rows = [{"dataset": "toy", "classes": 10, "bits": 8, "bits rule": "paper ratio", "baseline": baseline,
+             "phase1 MIPS": mips, "phase1 MHD": mhd1, "phase2 MHD": mhd2, "phase2 MHD (score ties)": mhd2,
+             "phase2 ED": ed, "ED unassigned": 0.1, "MHD tie rate": 0.05, "distinct codes": 10, "min code distance": 2}]
+    write_table(pd.DataFrame(rows), "classification", tmp_path)
+
+
+def _verdicts(tmp_path) -> dict:
+    claims, _ = scoreboard(tmp_path)
+    return dict(zip(claims["claim"], claims["verdict"]))
+
+
+def test_mhd_gap_rule(tmp_path):
+    _classification(tmp_path, 0.90, 0.90, 0.80, 0.88, 0.85)  # gap 2.0 points ≤ 2.4
+    assert _verdicts(tmp_path)["LLC MHD is close to the real-valued baseline"] == HOLDS
+    _classification(tmp_path, 0.90, 0.90, 0.80, 0.86, 0.85)  # gap 4.0
+    assert _verdicts(tmp_path)["LLC MHD is close to the real-valued baseline"] == PARTLY
+    _classification(tmp_path, 0.90, 0.90, 0.80, 0.80, 0.75)  # gap 10.0
+    assert _verdicts(tmp_path)["LLC MHD is close to the real-valued baseline"] == FAILS
+
+
+def test_phase2_rule_and_missing_tables(tmp_path):
+    _classification(tmp_path, 0.90, 0.91, 0.80, 0.85, 0.80)  # phase 2 helps but stays below MIPS
+    claims, _ = scoreboard(tmp_path)
+    v = dict(zip(claims["claim"], claims["verdict"]))
+    assert v["After phase 2, MHD matches or beats phase-1 MIPS"] == PARTLY
+    assert (claims["verdict"] == "not run").sum() >= 5  # retrieval, OOD, taxonomy, compression... absent
+
+
+def test_more_hashes_needs_an_actual_decrease(tmp_path):
+    _classification(tmp_path, 0.9, 0.9, 0.9, 0.9, 0.9)
+    flat = pd.DataFrame({"net": "mlp", "factor": 0.125, "depth": 1, "hashes": [1, 2, 4], "error": [0.9, 0.9, 0.9]})
+    write_table(flat, "compression_sweep", tmp_path)
+    assert _verdicts(tmp_path)["More hash functions (U) lower the error"] == FAILS
+    write_table(flat.assign(error=[0.3, 0.2, 0.1]), "compression_sweep", tmp_path)
+    assert _verdicts(tmp_path)["More hash functions (U) lower the error"] == HOLDS
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("top\n<!-- scoreboard:start -->\nSTALE-TABLE\n<!-- scoreboard:end -->\nbottom\n")
+    claims = pd.DataFrame([{"verdict": HOLDS, "claim": "c", "dataset": "d", "ours": "o", "paper": "p"}])
+    assert update_readme(readme, claims)
+    text = readme.read_text()
+    assert text.startswith("top\n") and text.endswith("bottom\n") and "STALE-TABLE" not in text and "| holds" in text
+    (tmp_path / "other.md").write_text("no markers")
+    assert not update_readme(tmp_path / "other.md", claims)
