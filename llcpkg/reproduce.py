@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .profiles import get_profile
 
-__all__ = ["parse_params", "run_notebook", "main"]
+__all__ = ["parse_params", "run_notebook", "strip_widget_state", "main"]
 
 
 def parse_params(args: str) -> dict:
@@ -37,6 +37,15 @@ def parse_params(args: str) -> dict:
     return params
 
 
+def strip_widget_state(path: Path) -> None:
+    """Drop the saved state of progress-bar widgets (megabytes of metadata, no results)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    if nb.metadata.pop("widgets", None) is not None:
+        nbformat.write(nb, str(path))
+
+
 def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> Path:
     """Execute ``nb`` with papermill (kernel python3) into ``out_dir``; return the output path."""
     import papermill as pm
@@ -47,6 +56,7 @@ def run_notebook(nb: Path, out_dir: Path, params: dict, cwd: Path) -> Path:
     try:
         pm.execute_notebook(str(nb), str(tmp), parameters=params, kernel_name="python3", cwd=str(cwd),
                             progress_bar=False)
+        strip_widget_state(tmp)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
