@@ -50,7 +50,7 @@ __all__ = ["mix_hash", "hash_indices", "CompressionConfig", "Reconstruction", "H
            "accuracy", "train_compressed", "run_grid", "train_llc_compressed", "run_llc_grid", "overhead", "METHODS"]
 
 METHODS = ("dense", "hashednets", "hfh", "pruning")
-CACHE_VERSION = 3  # part of every cache key here: bump it when a change alters what a config trains
+CACHE_VERSION = 4  # part of every cache key here: bump it when a change alters what a config trains
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 _SIGN_SALT = 0x5851F42D4C957F2D
 

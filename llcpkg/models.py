@@ -122,8 +122,8 @@ class LLCHead(nn.Module):
         if num_classes < 2:
             raise ValueError(f"need at least 2 classes, got {num_classes}")
         self.projector = nn.Linear(dim, bits)
-        if codebook is None:
-            codebook = torch.randn(num_classes, bits)
+        if codebook is None:  # kaiming normal with fan_in = k, as the official code initialises it
+            codebook = torch.randn(num_classes, bits) * (2.0 / bits) ** 0.5
         codebook = torch.as_tensor(codebook, dtype=torch.float32)
         if codebook.shape != (num_classes, bits):
             raise ValueError(f"codebook must be ({num_classes}, {bits}); got {tuple(codebook.shape)}")

@@ -251,7 +251,9 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
     """LLC phase 1: learn the class codes jointly with the backbone and projector.
 
     ``warm_start``: a trained model whose backbone initialises this one. ``codebook``
-    (L, k): initial real codebook (e.g. ±1 codes from SVD/CCA); random normal if None. With
+    (L, k): initial real codebook (e.g. ±1 codes from SVD/CCA); if None, N(0, 2/k) (kaiming
+    normal, fan_in = k, the official init: with N(0, 1) phase 1 flipped 241 of Omniglot's 3872
+    bits and MHD reached 35.2%; with N(0, 2/k) 596 bits and 48.2%, in one side run). With
     both a codebook and a linear-head warm start, P starts from :func:`init_projector`.
     """
     model_cfg = replace(model_cfg, head="llc")
@@ -259,7 +261,7 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
         raise ValueError(f"bits must be >= 1, got {model_cfg.bits}")
     key = stage_key(stage="phase1", data=data_id(data), model=model_cfg, train=cfg,
                     parent=warm_start.key if warm_start else None,
-                    codebook=codebook if codebook is not None else "randn")
+                    codebook=codebook if codebook is not None else "kaiming-normal")
     set_seed(cfg.seed)
     cb = torch.as_tensor(codebook, dtype=torch.float32) if codebook is not None else None
     model = build_model(model_cfg, data.image_shape[0], data.num_classes, codebook=cb)
