@@ -155,7 +155,7 @@ def decoder_metrics(out: dict[str, np.ndarray], seed: int = 0) -> dict[str, floa
 
 def _feature_outputs(model: Classifier, feats: DataBundle) -> dict[str, np.ndarray]:
     out = predict(model, feats.test)
-    out["class_bits"] = to_bits(model.head.class_codes().numpy())
+    out["class_bits"] = to_bits(model.head.class_codes().cpu().numpy())
     return out
 
 
@@ -203,7 +203,7 @@ def codebook_baselines_table(data: DataBundle, profile: Profile, bits: int, seed
     ecc = ecc_name(data.num_classes, bits)
     if ecc:
         books[ecc] = build_codebook(ecc, data.num_classes, bits)
-    books["llc"] = run.phase1.model.head.class_codes().numpy()
+    books["llc"] = run.phase1.model.head.class_codes().cpu().numpy()
     rows = []
     for name, codes in books.items():
         trained = phase2_with_codebook(data, profile, run.baseline, codes, seed, feats, proj_cfg)

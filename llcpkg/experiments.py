@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from . import decode
+from .codebooks import codebook_stats
 from .data import DataBundle, load_dataset, subset
 from .models import ModelConfig
 from .profiles import Profile
@@ -115,14 +116,8 @@ def classification_metrics(out: dict[str, np.ndarray], tie: str = "lowest") -> d
         "unassigned": float((ed < 0).mean()),
         "mhd_tie_rate": float((mhd.n_tied > 1).mean()),
         "distinct_codes": int(len(np.unique(codes, axis=0))),
-        "min_code_distance": int(_min_pairwise_distance(codes)),
+        "min_code_distance": int(codebook_stats(codes)["min distance"]),
     }
-
-
-def _min_pairwise_distance(codes: np.ndarray) -> int:
-    d = decode.hamming_distances(codes, codes).astype(np.int64)
-    np.fill_diagonal(d, codes.shape[1] + 1)
-    return int(d.min())
 
 
 def classification_table(data: DataBundle, profile: Profile, bits: dict[str, int], seed: int = 0) -> pd.DataFrame:

@@ -28,18 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
 
 from .data import DataBundle
 from .models import Classifier, sign_ste
-from .train import TrainConfig, Trained, data_id, check_labels, iterate_batches, run_stage, set_seed, stage_key
+from .train import TrainConfig, Trained, data_id, check_labels, run_stage, set_seed, stage_key
 
 __all__ = ["HashNetHead", "GreedyHashHead", "hashnet_loss", "greedyhash_loss", "HashingConfig", "HASHERS",
-           "build_head", "train_hashing", "embed"]
+           "build_head", "train_hashing"]
 
 
 class HashNetHead(nn.Module):
@@ -155,22 +153,3 @@ def train_hashing(data: DataBundle, cfg: HashingConfig, train_cfg: TrainConfig, 
     head = build_head(cfg, backbone.out_dim, data.num_classes, total_steps=steps)
     return run_stage(cfg.method, key, Classifier(backbone, head), data.train, HASHERS[cfg.method], train_cfg,
                      cache_dir, stop_after)
-
-
-@torch.no_grad()
-def embed(model: Classifier, ds: Dataset, batch_size: int = 1024, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Eval-mode outputs over ``ds``: ``features`` (N, d), ``labels`` (N,), and for heads with
-    ``bit_logits`` (LLC, HashNet, GreedyHash) ``bit_logits`` (N, k), whose signs are the codes."""
-    model.eval().to(device)
-    has_bits = hasattr(model.head, "bit_logits")
-    feats, bits, labels = [], [], []
-    for x, y in iterate_batches(ds, batch_size, shuffle=False):
-        f = model.features(x.to(device))
-        feats.append(f.cpu())
-        if has_bits:
-            bits.append(model.head.bit_logits(f).cpu())
-        labels.append(torch.as_tensor(y))
-    out = {"features": torch.cat(feats).numpy(), "labels": torch.cat(labels).numpy()}
-    if has_bits:
-        out["bit_logits"] = torch.cat(bits).numpy()
-    return out

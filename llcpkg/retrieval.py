@@ -46,11 +46,11 @@ from scipy.special import gammaln
 from . import decode
 from .data import DataBundle, take
 from .experiments import scaled_epochs, default_bits, run_llc, stage_configs
-from .hashing import HASHERS, HashingConfig, embed, train_hashing
+from .hashing import HASHERS, HashingConfig, train_hashing
 from .models import ModelConfig
 from .profiles import Profile
 from .timing import median_seconds
-from .train import Trained, train_baseline
+from .train import Trained, predict, train_baseline
 
 __all__ = ["expected_average_precision", "expected_hits", "rank_histograms", "hamming_levels", "cosine_levels",
            "COSINE_LEVELS", "RetrievalResult", "evaluate_retrieval", "default_cutoffs", "RetrievalSetup",
@@ -354,7 +354,7 @@ def retrieval_table(data: DataBundle, profile: Profile, setup: RetrievalSetup) -
     rows, curves = [], []
     for method, k in plan:
         trained, epochs = train_method(method, data, profile, k, setup)
-        db, qs = embed(trained.model, data.train), embed(trained.model, queries)
+        db, qs = predict(trained.model, data.train), predict(trained.model, queries)
         key = "features" if method == "baseline" else "bit_logits"
         res = evaluate_retrieval(qs[key], db[key], qs["labels"], db["labels"],
                                  "cosine" if method == "baseline" else "hamming", setup.R)
@@ -377,8 +377,8 @@ def query_time_table(data: DataBundle, profile: Profile, setup: RetrievalSetup, 
     on the baseline's features (unit-normalised once, offline). Medians over ``queries`` queries."""
     llc, _ = train_method("llc", data, profile, bits, setup)
     base, _ = train_method("baseline", data, profile, None, setup)
-    db_c, q_c = (decode.signs_to_bits(embed(llc.model, d)["bit_logits"]) for d in (data.train, data.test))
-    db_f, q_f = (_unit(embed(base.model, d)["features"]) for d in (data.train, data.test))
+    db_c, q_c = (decode.signs_to_bits(predict(llc.model, d)["bit_logits"]) for d in (data.train, data.test))
+    db_f, q_f = (_unit(predict(base.model, d)["features"]) for d in (data.train, data.test))
     packed = decode.PackedCodes.from_bits(db_c)
     R = min(setup.R, len(db_c) - 1)
     it = {"h": 0, "c": 0}

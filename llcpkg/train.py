@@ -171,16 +171,18 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
 def predict(model: Classifier, ds: Dataset, batch_size: int = 1024, device: str = "cpu") -> dict[str, np.ndarray]:
     """Run the model over ``ds`` in eval mode.
 
-    Returns ``features`` (N, d), ``outputs`` (N, L) (the head's logits) and ``labels`` (N,);
-    for an LLC head also ``bit_logits`` (N, k) = P F(x).
+    Returns ``features`` (N, d), ``outputs`` (N, ·) (the head's output) and ``labels`` (N,);
+    for heads with ``bit_logits`` (LLC, HashNet, GreedyHash) also ``bit_logits`` (N, k), whose
+    signs are the codes.
     """
     model.eval().to(device)
+    has_bits = hasattr(model.head, "bit_logits")
     feats, outs, bits, labels = [], [], [], []
     for x, y in iterate_batches(ds, batch_size, shuffle=False):
         f = model.features(x.to(device))
         feats.append(f.cpu())
         outs.append(model.head(f).cpu())
-        if isinstance(model.head, LLCHead):
+        if has_bits:
             bits.append(model.head.bit_logits(f).cpu())
         labels.append(torch.as_tensor(y))
     out = {"features": torch.cat(feats).numpy(), "outputs": torch.cat(outs).numpy(),

@@ -7,12 +7,12 @@ import torch
 from torch import nn
 
 from llcpkg.hashing import (
-    HASHERS, GreedyHashHead, HashingConfig, HashNetHead, build_head, embed, greedyhash_loss, hashnet_loss,
+    HASHERS, GreedyHashHead, HashingConfig, HashNetHead, build_head, greedyhash_loss, hashnet_loss,
     train_hashing,
 )
 from llcpkg.models import Classifier, ModelConfig, SmallCNN
 from llcpkg.retrieval import evaluate_retrieval
-from llcpkg.train import TrainConfig, train_baseline
+from llcpkg.train import TrainConfig, predict, train_baseline
 
 
 def identity_model(head: nn.Module) -> Classifier:
@@ -99,7 +99,7 @@ def test_toy_codes_retrieve_their_class(method, toy_baseline, tmp_path):
     cfg = TOY_CFG
     trained = train_hashing(toy_bundle, HashingConfig(method, 8), cfg, base, tmp_path)
     again = train_hashing(toy_bundle, HashingConfig(method, 8), cfg, base, tmp_path)  # from the cache
-    db, q = embed(trained.model, toy_bundle.train), embed(trained.model, toy_bundle.test)
-    np.testing.assert_array_equal(embed(again.model, toy_bundle.test)["bit_logits"], q["bit_logits"])
+    db, q = predict(trained.model, toy_bundle.train), predict(trained.model, toy_bundle.test)
+    np.testing.assert_array_equal(predict(again.model, toy_bundle.test)["bit_logits"], q["bit_logits"])
     res = evaluate_retrieval(q["bit_logits"], db["bit_logits"], q["labels"], db["labels"], R=50)
     assert res.map_at_R > 0.9 and res.map > 0.8

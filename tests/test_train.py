@@ -1,9 +1,7 @@
 """Training: the two phases on a separable toy problem, the cache, resume and bad input."""
-import numpy as np
 import pytest
 import torch
 
-from llcpkg import decode
 from llcpkg.experiments import classification_metrics, llc_outputs
 from llcpkg.models import ModelConfig
 from llcpkg.train import TrainConfig, fit, LOSSES, train_baseline, train_phase1, train_phase2
