@@ -20,7 +20,8 @@ export PYTHONHASHSEED := 0
 .PHONY: help venv reproduce nb test unit nbtest clean-cache clean-smoke
 help:
 	@echo "make reproduce            run every notebook (PROFILE=$(PROFILE)) into results/"
-	@echo "make nb NB=01_classification PARAMS='-p bits 16'   rerun one notebook"
+	@echo "make nb NB=01_classification PARAMS='-p bits 16'   rerun one notebook (custom parameters -> results/runs/<name>,"
+	@echo "                          INTO_RESULTS=1 writes into results/; a list: PARAMS=\"-p datasets \\\"['omniglot']\\\"\")"
 	@echo "make test                 unit tests + notebooks in the smoke profile"
 
 $(VENV)/.installed: pyproject.toml
@@ -40,7 +41,7 @@ reproduce: venv
 nb: venv
 	@[ -n "$(NB)" ] || { echo "usage: make nb NB=01_classification [PARAMS='-p bits 16']"; exit 2; }
 	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1
-	$(PY) -m llcpkg.reproduce notebooks/$(NB).ipynb --papermill-args "$(PARAMS)"
+	$(PY) -m llcpkg.reproduce notebooks/$(NB).ipynb --papermill-args "$${PARAMS-}" $(if $(INTO_RESULTS),--into-results)
 
 test: unit nbtest
 

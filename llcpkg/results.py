@@ -3,33 +3,79 @@
 Every table is written from a pandas DataFrame as CSV + Markdown, every figure as PNG;
 each file is first written to a temporary name in the same folder and then renamed, so
 an interrupted run never leaves a half-written result behind.
+
+Staging: when ``$LLC_STAGING`` is set (``llcpkg.reproduce`` sets it for a notebook's kernel),
+every file that would land inside ``$LLC_RESULTS`` is written under ``$LLC_STAGING`` instead,
+and reproduce moves them into place only once the whole notebook has succeeded
+(:func:`promote`). Without it (nbval, plain Python) results are written in place.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-__all__ = ["project_root", "atomic_write", "write_table", "save_figure", "read_table"]
+__all__ = ["project_root", "relative_to_root", "atomic_write", "write_table", "save_figure", "read_table",
+           "staged", "promote"]
+
+_CHECKOUT = Path(__file__).resolve().parents[1]  # the folder above llcpkg/, a checkout when it holds pyproject.toml
 
 
 def project_root() -> Path:
-    """The repository root: $LLC_ROOT, else the first parent of cwd holding llcpkg/ and pyproject.toml."""
+    """The project root, never the working directory: ``$LLC_ROOT`` if set, else the checkout this
+    package was imported from (an editable install or ``PYTHONPATH``); an installed copy outside a
+    checkout has no root, and that is an error naming ``LLC_ROOT``."""
     if os.environ.get("LLC_ROOT"):
         return Path(os.environ["LLC_ROOT"]).resolve()
-    here = Path.cwd().resolve()
-    for p in (here, *here.parents):
-        if (p / "pyproject.toml").exists() and (p / "llcpkg").is_dir():
-            return p
-    return here
+    if (_CHECKOUT / "pyproject.toml").exists():
+        return _CHECKOUT
+    raise RuntimeError(f"llcpkg is imported from {_CHECKOUT}, not a checkout of the project, so there is no "
+                       "project root for .cache/ and results/: set LLC_ROOT to the folder that should hold them")
+
+
+def relative_to_root(path: str | Path) -> str:
+    """``path`` relative to the project root when it lies inside it (for printing: no absolute path
+    of the building machine in a notebook); else the path unchanged."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(project_root()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def staged(path: str | Path) -> Path:
+    """Where a result file is written now: under ``$LLC_STAGING`` when it is set and ``path`` lies
+    inside ``$LLC_RESULTS``; else ``path`` itself."""
+    path, stage, results = Path(path), os.environ.get("LLC_STAGING"), os.environ.get("LLC_RESULTS")
+    if not stage or not results:
+        return path
+    try:
+        return Path(stage) / path.resolve().relative_to(Path(results).resolve())
+    except ValueError:
+        return path
+
+
+def promote(stage: Path, dest: Path) -> list[Path]:
+    """Move every file under ``stage`` to the same place under ``dest`` (one rename each, same
+    file system), remove ``stage`` and return the destination paths."""
+    moved = []
+    for src in sorted(p for p in Path(stage).rglob("*") if p.is_file()):
+        out = Path(dest) / src.relative_to(stage)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, out)
+        moved.append(out)
+    shutil.rmtree(stage, ignore_errors=True)
+    return moved
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename tmp_path to ``path`` (same folder, so the rename is atomic)."""
-    path = Path(path)
+    """Call ``write(tmp_path)`` then rename tmp_path to ``path`` (same folder, so the rename is atomic);
+    return the path written, which is :func:`staged` ``(path)``."""
+    path = staged(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
     os.close(fd)
@@ -52,8 +98,9 @@ def write_table(df: pd.DataFrame, name: str, results_dir: str | Path, floatfmt: 
 
 
 def read_table(name: str, results_dir: str | Path) -> pd.DataFrame:
-    """Read ``results_dir/tables/{name}.csv`` back."""
-    return pd.read_csv(Path(results_dir) / "tables" / f"{name}.csv")
+    """Read ``results_dir/tables/{name}.csv`` back (this notebook's staged copy when there is one)."""
+    path = Path(results_dir) / "tables" / f"{name}.csv"
+    return pd.read_csv(staged(path) if staged(path).exists() else path)
 
 
 def save_figure(fig, name: str, results_dir: str | Path, dpi: int = 120) -> Path:
