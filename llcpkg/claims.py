@@ -267,7 +267,10 @@ def scoreboard(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     def t(name: str) -> pd.DataFrame:
         if name not in tables:
-            tables[name] = read_table(name, results_dir)
+            try:
+                tables[name] = read_table(name, results_dir)
+            except FileNotFoundError:  # name the table, not the absolute path of this machine
+                raise FileNotFoundError(f"no table {name}.csv") from None
         return tables[name]
 
     claims, questions = [], []

@@ -54,7 +54,7 @@ def blas_summary() -> str:
     from threadpoolctl import threadpool_info
 
     show = torch.__config__.show()
-    found = {key: m.group(1) for key, pat in [("MKL", r"Math Kernel Library Version (\S+)"),
+    found = {key: m.group(1) for key, pat in [("MKL", r"Math Kernel Library Version ([\d.]+)"),
                                               ("oneDNN", r"MKL-DNN (v\S+)"), ("BLAS", r"BLAS_INFO=(\w+)"),
                                               ("CPU", r"CPU capability usage: (\S+)")]
              if (m := re.search(pat, show))}

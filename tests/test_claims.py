@@ -52,3 +52,10 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path):
     assert text.startswith("top\n") and text.endswith("bottom\n") and "STALE-TABLE" not in text and "| holds" in text
     (tmp_path / "other.md").write_text("no markers")
     assert not update_readme(tmp_path / "other.md", claims)
+
+
+def test_a_missing_table_is_named_without_the_machines_path(tmp_path):
+    claims, questions = scoreboard(tmp_path)
+    assert (claims["verdict"] == "not run").all()
+    assert claims["ours"].str.contains("no table ").all()
+    assert not claims["ours"].str.contains(str(tmp_path), regex=False).any()
