@@ -36,14 +36,20 @@ def read_parameters(nb_path: str | Path) -> dict[str, object]:
     cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
     if cell is None:
         return {}
-    tree = ast.parse(cell.source)
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError as e:
+        raise ParameterError(f"the parameters cell of {Path(nb_path).name} is not valid Python: {e}") from e
     names: list[str] = []
     for stmt in tree.body:
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
         for t in targets:
             names += [n.id for n in ast.walk(t) if isinstance(n, ast.Name)]
     ns: dict = {}
-    exec(compile(tree, str(nb_path), "exec"), ns)  # the notebook's own code, run by papermill anyway
+    try:
+        exec(compile(tree, str(nb_path), "exec"), ns)  # the notebook's own code, run by papermill anyway
+    except Exception as e:
+        raise ParameterError(f"the parameters cell of {Path(nb_path).name} does not run: {type(e).__name__}: {e}") from e
     return {n: ns[n] for n in dict.fromkeys(names)}
 
 

@@ -50,3 +50,13 @@ def test_custom_parameters_and_run_name():
     lossy = run_name("nb", {"name": "x y"})  # a space is not kept: a hash keeps "x y" apart from "x-y"
     assert lossy.startswith("nb__name=x-y__") and lossy != run_name("nb", {"name": "x-y"})
     assert len(run_name("nb", {"datasets": ["d"] * 100})) <= 120 + 10
+
+
+def test_a_parameters_cell_that_does_not_run_is_named(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x = undefined_name")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nbformat.write(nb, tmp_path / "bad.ipynb")
+    with pytest.raises(ParameterError, match="parameters cell of bad.ipynb does not run: NameError"):
+        read_parameters(tmp_path / "bad.ipynb")
