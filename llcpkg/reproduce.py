@@ -103,11 +103,10 @@ def absolute_path_cells(path: Path, needles: list[str]) -> list[int]:
             if any(n in str(o) for o in c.get("outputs", []) for n in needles)]
 
 
-def _quiet_papermill_parameter_warnings() -> None:
-    """Hide papermill's own parameter warnings: its parser misses valid lines (an apostrophe in a
-    comment, ``a, b = 1, 2``) and then calls real parameters unknown; :func:`plan` checks them."""
-    logging.getLogger("papermill").addFilter(
-        lambda r: not r.getMessage().startswith(("Passed unknown parameter", "Unable to parse line")))
+def _not_papermill_parameter_warning(record: logging.LogRecord) -> bool:
+    """False for papermill's own parameter warnings: its parser misses valid lines (an apostrophe in
+    a comment, ``a, b = 1, 2``) and then calls real parameters unknown; :func:`plan` checks them."""
+    return not record.getMessage().startswith(("Passed unknown parameter", "Unable to parse line"))
 
 
 @contextmanager
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:  # ParameterError is a ValueError
         print(f"reproduce: {e}", file=sys.stderr)
         return 2
-    _quiet_papermill_parameter_warnings()
+    logging.getLogger("papermill").addFilter(_not_papermill_parameter_warning)  # added once (no duplicates)
     needles = [str(project_root()), *([str(Path.home())] if str(Path.home()) != "/" else [])]
     for job in jobs:
         t0 = time.time()
