@@ -16,7 +16,8 @@
 Hashes (``mix_hash``): the splitmix64 finaliser applied in chain to (seed, salt u, l, i, j) in
 uint64 arithmetic; index = hash mod M, sign = top bit of a second mix. They are computed
 once, at construction, into non-persistent index/sign buffers (recomputable from the seed,
-so not counted as memory). Linear weights are keyed (out, in); Conv2d weights (out,
+so not counted as memory), hash-major (U, n), plus the slots into the signed table [w; −w]
+that the forward pass gathers from (``signed_slots``: the sign costs no multiply). Linear weights are keyed (out, in); Conv2d weights (out,
 in·kh·kw) in row-major order.
 
 Memory (``memory``): every stored number of the model, counted once: buckets, g's

@@ -3,8 +3,9 @@
 Protocol of the deep-hashing papers and of LLC's retrieval experiment (Kusupati et al. 2021,
 §4.3: ImageNet-100, mAP@1000): the database is the training split, the queries the test
 split, an item is relevant to a query when it has the query's class. Binary codes are
-ranked by Hamming distance (packed XOR + popcount, ``llcpkg.decode.hamming_distances``);
-real-valued features by cosine similarity.
+ranked by Hamming distance (packed XOR + popcount, ``llcpkg.decode.hamming_distances``, into
+uint8 levels); real-valued features by cosine similarity. A query's top R is selected by
+counting (``top_r``: the cut level, then the items at or below it), linear in N, no sort.
 
 Definitions (the HashNet / GreedyHash ``calculate_top_map`` convention)
 ----------------------------------------------------------------------
