@@ -214,26 +214,21 @@ def _check_k(q: PackedCodes, c: PackedCodes):
         raise ValueError(f"queries have k = {q.k} bits but the codebook has k = {c.k}")
 
 
-def _popcount_rows(x: np.ndarray) -> np.ndarray:
-    """Hamming weight over the last (word) axis: (..., W) -> (...), uint8 or uint16."""
-    counts = np.bitwise_count(x)
-    if x.shape[-1] == 1:
-        return counts[..., 0]
-    return counts.sum(axis=-1, dtype=np.uint16)
+def hamming_distances(query_bits, code_bits, block: int | None = None, dtype=np.int32) -> np.ndarray:
+    """All Hamming distances, (n, k) x (m, k) -> (n, m) ``dtype``, by XOR + popcount of packed words.
 
-
-def hamming_distances(query_bits, code_bits, block: int = _BLOCK) -> np.ndarray:
-    """All Hamming distances, (n, k) x (m, k) -> int32 (n, m), by XOR + popcount of packed words.
-
-    Either argument may be a :class:`PackedCodes`. Computed in query blocks of about
-    ``block`` word-XORs, so the transient memory is bounded; the output itself is n * m * 4 B.
+    Either argument may be a :class:`PackedCodes`. ``dtype`` int32 (default) or any integer
+    type that holds k (uint8 for k < 256: a quarter of the memory). The scan goes through
+    scratch blocks of about ``block`` word-XORs (default: L2-sized), never an (n, m, W)
+    temporary; queries are taken up to 64 at a time.
     """
     q, c = _as_packed(query_bits, "query_bits"), _as_packed(code_bits, "code_bits")
     _check_k(q, c)
-    out = np.empty((q.n, c.n), np.int32)
-    step = max(1, block // max(1, c.n * c.words.shape[1]))
-    for s in range(0, q.n, step):
-        out[s:s + step] = _popcount_rows(q.words[s:s + step, None, :] ^ c.words[None, :, :])
+    if np.iinfo(dtype).max < q.k:
+        raise ValueError(f"dtype {np.dtype(dtype)} cannot hold distances up to k = {q.k}")
+    out = np.empty((q.n, c.n), dtype)
+    for s in range(0, q.n, 64):
+        _distance_rows(q.words[s:s + 64], c.words, out[s:s + 64], block or _XBLOCK)
     return out
 
 
@@ -332,23 +327,25 @@ def _work(name: str, shape: tuple, dtype) -> np.ndarray:
     return buf[:size].view(dtype).reshape(shape)
 
 
-def _distance_rows(qw: np.ndarray, cw: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _distance_rows(qw: np.ndarray, cw: np.ndarray, out: np.ndarray, xblock: int = _XBLOCK) -> np.ndarray:
     """Hamming distances of qw (q, W) to every row of cw (L, W) into out (q, L).
 
-    Scans the codebook in class blocks through reused scratch buffers (no big temporaries).
+    Scans the codebook in class blocks of about ``xblock`` word-XORs through reused scratch
+    buffers (no big temporaries).
     """
     nq, W = qw.shape
     L = len(cw)
-    lb = max(1, min(L, _XBLOCK // (nq * W)))
+    lb = max(1, min(L, xblock // (nq * W)))
     xbuf = _work("xor", (nq, lb, W), cw.dtype)
     cbuf = _work("count", (nq, lb, W), np.uint8) if W > 1 else None
     for l0 in range(0, L, lb):
         l1 = min(L, l0 + lb)
         x = xbuf[:, : l1 - l0]
-        np.bitwise_xor(qw[:, None, :], cw[None, l0:l1, :], out=x)
-        if W == 1:
+        if W == 1:  # 2-D broadcast: a size-1 innermost axis would slow numpy's loops
+            np.bitwise_xor(qw, cw[None, l0:l1, 0], out=x[..., 0])
             np.bitwise_count(x[..., 0], out=out[:, l0:l1])
         else:
+            np.bitwise_xor(qw[:, None, :], cw[None, l0:l1, :], out=x)
             cnt = cbuf[:, : l1 - l0]
             np.bitwise_count(x, out=cnt)
             cnt.sum(axis=-1, dtype=out.dtype, out=out[:, l0:l1])

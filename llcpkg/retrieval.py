@@ -3,8 +3,9 @@
 Protocol of the deep-hashing papers and of LLC's retrieval experiment (Kusupati et al. 2021,
 §4.3: ImageNet-100, mAP@1000): the database is the training split, the queries the test
 split, an item is relevant to a query when it has the query's class. Binary codes are
-ranked by Hamming distance (packed XOR + popcount, ``llcpkg.decode.hamming_distances``);
-real-valued features by cosine similarity.
+ranked by Hamming distance (packed XOR + popcount, ``llcpkg.decode.hamming_distances``, into
+uint8 levels); real-valued features by cosine similarity. A query's top R is selected by
+counting (``top_r``: the cut level, then the items at or below it), linear in N, no sort.
 
 Definitions (the HashNet / GreedyHash ``calculate_top_map`` convention)
 ----------------------------------------------------------------------
@@ -52,7 +53,8 @@ from .profiles import Profile
 from .timing import median_seconds
 from .train import Trained, predict, train_baseline
 
-__all__ = ["expected_average_precision", "expected_hits", "rank_histograms", "hamming_levels", "cosine_levels",
+__all__ = ["expected_average_precision", "expected_hits", "rank_histograms", "hamming_levels", "TopR", "top_r",
+           "hamming_top_r", "cosine_levels",
            "COSINE_LEVELS", "RetrievalResult", "evaluate_retrieval", "default_cutoffs", "RetrievalSetup",
            "train_method", "METHOD_NAMES", "query_subset", "retrieval_table", "query_time_table", "plot_curves",
            "describe_retrieval"]
@@ -173,10 +175,66 @@ def rank_histograms(levels: np.ndarray, query_labels, db_labels, n_levels: int) 
 
 
 def hamming_levels(query_bits, db_codes) -> tuple[np.ndarray, int]:
-    """Hamming distances (q, N) of {0,1} codes (``db_codes`` may be PackedCodes) and k + 1 levels."""
-    d = decode.hamming_distances(query_bits, db_codes)
+    """Hamming distances (q, N) of {0,1} codes (``db_codes`` may be PackedCodes) and k + 1 levels.
+
+    Distances are uint8 for k < 256 (uint16 beyond): the same levels in a quarter of the memory.
+    """
     k = db_codes.k if isinstance(db_codes, decode.PackedCodes) else np.asarray(db_codes).shape[1]
-    return d, k + 1
+    return decode.hamming_distances(query_bits, db_codes, dtype=np.uint8 if k < 256 else np.uint16), k + 1
+
+
+@dataclass
+class TopR:
+    """The top R of one query's ranking under the ``expected`` tie policy.
+
+    ``ids`` (m,) ascending: every item at level <= ``level``, m >= R (m = N when R >= N).
+    The ``n_before`` items strictly below ``level`` are in the top R for sure; the other
+    R - n_before are a uniformly random subset of the tie block at ``level``.
+    """
+
+    ids: np.ndarray
+    level: int
+    n_before: int
+
+
+def _count_at_most(levels: np.ndarray, t: int, buf: np.ndarray) -> int:
+    return int(np.count_nonzero(np.less_equal(levels, t, out=buf)))
+
+
+def top_r(levels: np.ndarray, R: int, n_levels: int) -> TopR:
+    """Top-R selection of one query by counting, linear in N and without a sort.
+
+    ``levels`` (N,) integer distance levels in [0, n_levels) (smaller = better). The cut level
+    t = min{t : #(levels <= t) >= R} is started from the quantile of a strided sample of
+    about 2,048 items, then moved one level at a time until both #(<= t) >= R and
+    #(<= t - 1) < R hold (exact counts; usually two passes).
+    """
+    N = len(levels)
+    if R >= N:
+        return TopR(np.arange(N), int(levels.max(initial=0)), N)
+    stride = max(1, N // 2048)
+    sample = np.bincount(levels[::stride], minlength=n_levels).cumsum()
+    t = int(np.searchsorted(sample, -(-R * len(levels[::stride]) // N)))
+    buf = np.empty(N, bool)
+    while True:
+        below = _count_at_most(levels, t - 1, buf) if t > 0 else 0
+        if below >= R:
+            t -= 1
+        elif _count_at_most(levels, t, buf) >= R:  # buf now marks levels <= t
+            return TopR(np.flatnonzero(buf), t, below)
+        else:
+            t += 1
+
+
+def hamming_top_r(query_bits, db_codes: decode.PackedCodes, R: int) -> list[TopR]:
+    """Hamming ranking of n queries against a packed database: XOR + popcount into uint8
+    levels, then :func:`top_r` per query (no sort). ``query_bits`` (n, k) bits or PackedCodes."""
+    q = decode._as_packed(query_bits, "query_bits")
+    out = []
+    for s in range(0, q.n, 64):
+        levels, n_levels = hamming_levels(decode.PackedCodes(q.words[s:s + 64], q.k), db_codes)
+        out += [top_r(row, R, n_levels) for row in levels]
+    return out
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -373,8 +431,10 @@ def retrieval_table(data: DataBundle, profile: Profile, setup: RetrievalSetup) -
 def query_time_table(data: DataBundle, profile: Profile, setup: RetrievalSetup, bits: int,
                      queries: int = 50) -> pd.DataFrame:
     """Seconds per query to rank the whole database (distances + top-R selection), one query
-    at a time: Hamming on packed LLC codes (``decode.hamming_distances``) vs float32 cosine
-    on the baseline's features (unit-normalised once, offline). Medians over ``queries`` queries."""
+    at a time: Hamming on packed LLC codes (:func:`hamming_top_r`: uint8 levels and a counting
+    selection, ties as the ``expected`` policy defines them) vs float32 cosine on the
+    baseline's features (unit-normalised once, offline; matvec + ``np.argpartition``).
+    Medians over ``queries`` queries."""
     llc, _ = train_method("llc", data, profile, bits, setup)
     base, _ = train_method("baseline", data, profile, None, setup)
     db_c, q_c = (decode.signs_to_bits(predict(llc.model, d)["bit_logits"]) for d in (data.train, data.test))
@@ -385,7 +445,7 @@ def query_time_table(data: DataBundle, profile: Profile, setup: RetrievalSetup, 
 
     def hamming():
         i = it["h"] = (it["h"] + 1) % queries
-        np.argpartition(decode.hamming_distances(q_c[i:i + 1], packed)[0], R)
+        hamming_top_r(q_c[i:i + 1], packed, R)
 
     def cosine():
         i = it["c"] = (it["c"] + 1) % queries

@@ -80,7 +80,7 @@ def test_factor_one_identity_reconstruction_reproduces_the_dense_layer(method, d
     virtual = compress_model(nn.Sequential(dense), cfg)[0]
     with torch.no_grad():  # put the dense weights into the buckets the bijection assigns them
         scale = 1.0 if virtual.scale is None else float(virtual.scale)
-        virtual.space.weights[virtual.index[:, 0]] = dense.weight.flatten() / scale
+        virtual.space.weights[virtual.index[0]] = dense.weight.flatten() / scale
     x = _x((3, 6)) if isinstance(dense, nn.Linear) else _x((2, 2, 5, 5))
     assert torch.allclose(virtual(x), dense(x), atol=1e-6)
 
@@ -145,10 +145,54 @@ def test_hash_space_gradients_are_clipped_to_unit_norm():
     from llcpkg.compress import MAX_GRAD_NORM, HashSpace
 
     space = HashSpace(buckets=16, hashes=4, depth=2, init_std=0.1)
-    index = torch.randint(0, 16, (5000, 4))
+    index = torch.randint(0, 16, (4, 5000))
     (1e3 * space(index, None)).sum().backward()  # a huge gradient summed over 5000 virtual weights
     for p in space.parameters():
         assert float(p.grad.norm()) <= MAX_GRAD_NORM + 1e-5
     small = HashSpace(buckets=16, hashes=1, depth=0, init_std=0.1)
-    (1e-4 * small(torch.zeros(3, 1, dtype=torch.long), None)).sum().backward()
+    (1e-4 * small(torch.zeros(1, 3, dtype=torch.long), None)).sum().backward()
     assert torch.allclose(small.weights.grad[0], torch.tensor(3e-4))  # small gradients pass unchanged
+
+
+# ----------------------------------------------------------------------------- the fast step is the paper's step
+def _reference_virtual_weight(layer) -> torch.Tensor:
+    """The formula as first written: per layer, V = s · g(ξ ⊙ w[index]) with (n, U) rows,
+    g a chain of F.linear / torch.tanh, each stored tensor's gradient clipped per call."""
+    from llcpkg.compress import clip_grad
+
+    v = clip_grad(layer.space.weights)[layer.index.t()]  # (n, U)
+    if layer.sign is not None:
+        v = v * layer.sign.t()
+    lins = layer.space.g.layers
+    for k, lin in enumerate(lins):
+        v = nn.functional.linear(v, clip_grad(lin.weight))
+        if k < len(lins) - 1:
+            v = torch.tanh(v)
+    w = v[:, 0].view(layer.shape)
+    return w if layer.scale is None else w * layer.scale
+
+
+@pytest.mark.parametrize("cfg", HASHED, ids=lambda c: f"{c.method}-U{c.hashes}-d{c.depth}")
+def test_training_steps_match_the_reference_formula(cfg, monkeypatch):
+    from llcpkg.compress import _Hashed
+
+    def train(model, steps=6):
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        losses = []
+        for t in range(steps):
+            x = torch.randn(16, 1, 4, 4, generator=torch.Generator().manual_seed(t))
+            y = torch.arange(16) % 3
+            # ×50: gradients far above MAX_GRAD_NORM, so the per-call clipping is exercised
+            loss = 50 * nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return torch.tensor(losses), model
+
+    fast_losses, fast = train(compress_model(_mlp(), cfg))
+    monkeypatch.setattr(_Hashed, "virtual_weight", _reference_virtual_weight)
+    ref_losses, ref = train(compress_model(_mlp(), cfg))
+    assert torch.allclose(fast_losses, ref_losses, rtol=1e-4, atol=1e-5), (fast_losses, ref_losses)
+    for (name, p), q in zip(fast.named_parameters(), ref.parameters()):
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name

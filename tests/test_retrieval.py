@@ -141,3 +141,37 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError):
         evaluate_retrieval(np.zeros((1, 3), np.uint8), np.zeros((2, 3), np.uint8), [0], [0, 1], metric="l2")
     assert list(default_cutoffs(10, R=4, points=3)) == [1, 3, 4, 10]
+
+
+# ------------------------------------------------------------------ top-R by counting (no sort)
+@pytest.mark.parametrize("N, levels_max, R", [(7, 3, 1), (7, 3, 4), (7, 3, 7), (7, 3, 20), (5000, 16, 100),
+                                               (5000, 64, 1000), (9000, 2, 3000)])
+def test_top_r_is_the_sorted_prefix_with_its_tie_block(N, levels_max, R):
+    from llcpkg.retrieval import top_r
+
+    levels = np.random.default_rng(N + R).integers(0, levels_max + 1, N).astype(np.uint8)
+    got = top_r(levels, R, levels_max + 1)
+    ranked = np.sort(levels, kind="stable")
+    t = int(ranked[min(R, N) - 1])  # the level of the R-th best item
+    assert got.level == t
+    assert got.n_before == (np.count_nonzero(levels < t) if R < N else N)
+    np.testing.assert_array_equal(got.ids, np.flatnonzero(levels <= t))
+
+
+def test_hamming_top_r_agrees_with_the_expected_hits_of_the_histograms():
+    from llcpkg.decode import PackedCodes, hamming_distances
+    from llcpkg.retrieval import hamming_levels, hamming_top_r
+
+    rng = np.random.default_rng(3)
+    db, q = rng.integers(0, 2, (3000, 20)), rng.integers(0, 2, (70, 20))
+    yd, yq = rng.integers(0, 5, 3000), rng.integers(0, 5, 70)
+    R = 250
+    levels, L = hamming_levels(q, PackedCodes.from_bits(db))
+    np.testing.assert_array_equal(levels, hamming_distances(q, db))  # uint8 levels, same values
+    n, r = rank_histograms(levels, yq, yd, L)
+    expected = expected_hits(n, r, [R])[:, 0]
+    for i, top in enumerate(hamming_top_r(q, PackedCodes.from_bits(db), R)):
+        d, rel = levels[i, top.ids], yd[top.ids] == yq[i]
+        tied = d == top.level
+        hits = rel[~tied].sum() + (R - top.n_before) * rel[tied].mean()  # tie block: random subset
+        assert hits == pytest.approx(expected[i])
