@@ -206,6 +206,45 @@ def test_run_killed_mid_epoch_resumes_to_the_same_result(folder, tmp_path):
     assert not list(cut.glob("*.partial.pt"))
 
 
+FIT_TOY = '''"""fit() on the 29-image toy set under torchrun; rank 0 saves the weights to argv[1]."""
+import sys, torch
+from llcpkg import parallel
+from llcpkg.data import toy_bundle
+from llcpkg.models import ModelConfig, build_model
+from llcpkg.train import LOSSES, TrainConfig, fit, set_seed
+
+ctx = parallel.init("cpu")
+set_seed(0)
+model = build_model(ModelConfig(width=4), 1, 4)
+fit(model, toy_bundle(n_train=29, n_test=4).train, LOSSES["ce"], TrainConfig(epochs=2, lr=0.1, batch_size=8),
+    progress=False)
+if ctx.rank == 0:
+    torch.save(model.state_dict(), sys.argv[1])
+parallel.shutdown()
+'''
+
+
+@pytest.mark.slow
+def test_in_memory_set_on_two_processes_equals_the_plain_single_process_fit(tmp_path):
+    """TensorDataset path: the last global batch of 29 = 3·8 + 5 splits 3/2 over the ranks, so
+    the losses are weighted 6/5 and 4/5; the plain (non-distributed) fit is the reference."""
+    from llcpkg.data import toy_bundle
+    from llcpkg.train import LOSSES, fit
+
+    script, out = tmp_path / "fit_toy.py", tmp_path / "two.pt"
+    script.write_text(FIT_TOY)
+    res = finish(torchrun(2, [str(out)], script=str(script)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    set_seed(0)
+    model = build_model(ModelConfig(width=4), 1, 4)
+    fit(model, toy_bundle(n_train=29, n_test=4).train, LOSSES["ce"], TrainConfig(epochs=2, lr=0.1, batch_size=8),
+        progress=False)
+    set_seed(0)
+    init = build_model(ModelConfig(width=4), 1, 4).state_dict()
+    assert max_diff(model.state_dict(), init) > 100 * TOL
+    assert max_diff(model.state_dict(), torch.load(out, weights_only=True)) < TOL
+
+
 @pytest.mark.slow
 def test_world_larger_than_the_data_is_a_clear_error(tmp_path):
     tiny = make_folder(tmp_path / "tiny", per_class=1, classes=1)
