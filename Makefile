@@ -17,12 +17,13 @@ export LLC_OMNIGLOT_ROOT ?= $(if $(wildcard $(SHARED_OMNIGLOT)/*.zip),$(SHARED_O
 export LLC_ROOT := $(CURDIR)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv reproduce nb test unit nbtest clean-cache clean-smoke
+.PHONY: help venv reproduce nb test unit test-slow nbtest clean-cache clean-smoke
 help:
 	@echo "make reproduce            run every notebook (PROFILE=$(PROFILE)) into results/"
 	@echo "make nb NB=01_classification PARAMS='-p bits 16'   rerun one notebook (custom parameters -> results/runs/<name>,"
 	@echo "                          INTO_RESULTS=1 writes into results/; a list: PARAMS=\"-p datasets \\\"['omniglot']\\\"\")"
 	@echo "make test                 unit tests + notebooks in the smoke profile"
+	@echo "make test-slow            the slow tests (multi-process torchrun runs on CPU)"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -47,6 +48,9 @@ test: unit nbtest
 
 unit: venv
 	$(PY) -m pytest tests
+
+test-slow: venv
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m slow tests
 
 nbtest: venv
 	LLC_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)

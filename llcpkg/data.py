@@ -234,32 +234,51 @@ def load_omniglot(root: str | Path | None = None, download: bool = False, size: 
 
 
 # ----------------------------------------------------------------------------- torchvision sets
-def _image_transforms(train: bool, size: int, mean, std):
+def _image_transforms(train: bool, size: int, mean, std, augment: bool = True):
+    """ImageNet's: training RandomResizedCrop(size) + flip, evaluation Resize(1.14·size) +
+    CenterCrop(size). ``augment=False``: Resize(size) + CenterCrop(size) for both splits (small
+    images, e.g. digits, keep all their content)."""
     from torchvision import transforms as T
 
-    aug = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()] if train else [T.Resize(int(size * 1.14)), T.CenterCrop(size)]
+    if not augment:
+        aug = [T.Resize(size), T.CenterCrop(size)]
+    else:
+        aug = [T.RandomResizedCrop(size), T.RandomHorizontalFlip()] if train else [T.Resize(int(size * 1.14)), T.CenterCrop(size)]
     return T.Compose([*aug, T.ToTensor(), T.Normalize(mean, std)])
 
 
-def load_cifar(name: str = "cifar10", root: str | Path | None = None, download: bool = False) -> DataBundle:
-    """CIFAR-10 or CIFAR-100 through torchvision (32×32 RGB, flips + crops for training)."""
+def _mark_augment(name: str, augment: bool, *splits: Dataset) -> str:
+    """Record the setting on each split (``split.augment``, for fingerprints) and in the set's
+    name, so that cache keys tell the two apart (unchanged name when augmenting, the default)."""
+    for ds in splits:
+        ds.augment = augment
+    return name if augment else f"{name}-noaug"
+
+
+def load_cifar(name: str = "cifar10", root: str | Path | None = None, download: bool = False,
+               augment: bool = True) -> DataBundle:
+    """CIFAR-10 or CIFAR-100 through torchvision (32×32 RGB; training RandomCrop(32, pad 4) +
+    flips when ``augment``)."""
     from torchvision import datasets, transforms as T
 
     cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
     base = Path(root or os.environ.get("LLC_CIFAR_ROOT") or DOWNLOAD_CACHE / name)
     norm = T.Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-    train_tf = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    aug = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
     try:
-        train = cls(str(base), train=True, download=download, transform=train_tf)
+        train = cls(str(base), train=True, download=download, transform=T.Compose([*aug, T.ToTensor(), norm]))
         test = cls(str(base), train=False, download=download, transform=T.Compose([T.ToTensor(), norm]))
     except RuntimeError as e:
         raise FileNotFoundError(f"{name} not found under {base}: set LLC_CIFAR_ROOT to the folder torchvision "
                                 f"downloaded it into, or pass download=True ({e})") from e
-    return DataBundle(name, train, test, list(train.classes), None, (3, 32, 32))
+    return DataBundle(_mark_augment(name, augment, train, test), train, test, list(train.classes), None, (3, 32, 32))
 
 
-def load_image_folder(root: str | Path | None = None, size: int = 224, download: bool = False) -> DataBundle:
-    """An ImageNet-style folder: ``root/train/<class>/*`` and ``root/val/<class>/*``."""
+def load_image_folder(root: str | Path | None = None, size: int = 224, download: bool = False,
+                      augment: bool = True) -> DataBundle:
+    """An ImageNet-style folder: ``root/train/<class>/*`` and ``root/val/<class>/*``, resized to
+    ``size``² with ImageNet augmentation for training (``augment=False``: none, see
+    ``_image_transforms``)."""
     from torchvision import datasets
 
     base = Path(root or os.environ.get("LLC_IMAGEFOLDER_ROOT") or "")
@@ -267,11 +286,12 @@ def load_image_folder(root: str | Path | None = None, size: int = 224, download:
         raise FileNotFoundError(f"ImageFolder root {str(base)!r} must hold train/<class>/ and val/<class>/ "
                                 "folders; set LLC_IMAGEFOLDER_ROOT or pass root=")
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    train = datasets.ImageFolder(str(base / "train"), _image_transforms(True, size, mean, std))
-    test = datasets.ImageFolder(str(base / "val"), _image_transforms(False, size, mean, std))
+    train = datasets.ImageFolder(str(base / "train"), _image_transforms(True, size, mean, std, augment))
+    test = datasets.ImageFolder(str(base / "val"), _image_transforms(False, size, mean, std, augment))
     if train.classes != test.classes:
         raise ValueError("train/ and val/ hold different class folders")
-    return DataBundle(base.name or "imagefolder", train, test, list(train.classes), None, (3, size, size))
+    name = _mark_augment(base.name or "imagefolder", augment, train, test)
+    return DataBundle(name, train, test, list(train.classes), None, (3, size, size))
 
 
 DATASETS = {

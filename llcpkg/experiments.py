@@ -46,18 +46,21 @@ def scaled_epochs(epochs: int, n_train: int, reference: int = 60_000, cap: int =
 def stage_configs(profile: Profile, n_train: int, seed: int = 0) -> dict[str, TrainConfig]:
     """The TrainConfig of each stage (baseline, phase1, phase2) for a profile and data size.
 
-    Baseline and phase 1: SGD lr 0.1, momentum 0.9, cosine, label smoothing 0.1.
-    Phase 2: lr 0.1, no label smoothing (BCE on bits). The official lr is 0.01 (after 100
-    ImageNet epochs); on a Fashion-MNIST validation split carved from the training set, 0.1
-    gave the best MHD and ED of {0.01, 0.05, 0.1} — rerun the choice with
-    :func:`phase2_lr_table` (notebook 01).
+    Baseline and phase 1: SGD at the profile's lr, momentum and weight decay (cpu, smoke, gpu:
+    lr 0.1, momentum 0.9; imagenet: the official 0.1 per 256 images, 0.875), cosine, label
+    smoothing 0.1. Phase 2: the profile's phase-2 lr, no label smoothing (BCE on bits). The
+    official lr is 0.01 (after 100 ImageNet epochs; the imagenet profile); on a Fashion-MNIST
+    validation split carved from the training set, 0.1 gave the best MHD and ED of
+    {0.01, 0.05, 0.1} — rerun the choice with :func:`phase2_lr_table` (notebook 01).
     """
-    base = TrainConfig(epochs=scaled_epochs(profile.baseline_epochs, n_train), lr=0.1, batch_size=profile.batch_size,
+    base = TrainConfig(epochs=scaled_epochs(profile.baseline_epochs, n_train), lr=profile.scaled_lr(profile.lr),
+                       batch_size=profile.batch_size, momentum=profile.momentum, weight_decay=profile.weight_decay,
                        seed=seed, device=profile.device, channels_last=profile.channels_last)
     return {
         "baseline": base,
         "phase1": replace(base, epochs=scaled_epochs(profile.phase1_epochs, n_train)),
-        "phase2": replace(base, epochs=scaled_epochs(profile.phase2_epochs, n_train), lr=0.1, label_smoothing=0.0),
+        "phase2": replace(base, epochs=scaled_epochs(profile.phase2_epochs, n_train),
+                          lr=profile.scaled_lr(profile.phase2_lr), label_smoothing=0.0),
     }
 
 
@@ -75,7 +78,7 @@ def run_llc(data: DataBundle, profile: Profile, bits: int, seed: int = 0, codebo
             warm_start: bool = True, phase2: bool = True, configs: dict[str, TrainConfig] | None = None) -> LLCRun:
     """Baseline → phase 1 (warm-started from the baseline's backbone) → phase 2, each cached."""
     cfgs = configs or stage_configs(profile, len(data.train), seed)
-    model_cfg = ModelConfig(backbone=profile.backbone, width=profile.width, bits=bits)
+    model_cfg = ModelConfig(backbone=profile.backbone, width=profile.width, bits=bits, logit_scale=profile.logit_scale)
     base = train_baseline(data, model_cfg, cfgs["baseline"], profile.cache_dir)
     p1 = train_phase1(data, model_cfg, cfgs["phase1"], profile.cache_dir,
                       warm_start=base if warm_start else None, codebook=codebook)

@@ -3,7 +3,9 @@
 ``smoke`` is for CI (tiny subsets, one epoch, results to an ignored folder so committed
 results are never overwritten); ``cpu`` is the default of ``make reproduce`` (real
 results on a 2-core laptop CPU, written to ``results/``); ``gpu`` is the same recipe
-with more epochs for a machine with an accelerator. A notebook's papermill parameter
+with more epochs for a machine with an accelerator; ``imagenet`` is the official LLC recipe
+(ResNet-50 on ImageNet-1K, ``../shared/README.md`` §1) for ``llcpkg.distributed`` on GPUs.
+A notebook's papermill parameter
 ``profile`` defaults to ``$LLC_PROFILE``, else ``cpu``.
 """
 from __future__ import annotations
@@ -32,6 +34,16 @@ class Profile:
     device: str = "cpu"  # torch device for training and inference
     backbone: str = "smallcnn"  # smallcnn for 28×28 sets; resnet18/resnet50 for larger images
     channels_last: bool = False  # NHWC layout for convolutions
+    lr: float = 0.1  # peak learning rate of the baseline and phase 1 (cosine decay to 0)
+    phase2_lr: float = 0.1  # peak learning rate of phase 2
+    lr_batch: int | None = None  # linear scaling: both rates × batch_size / lr_batch (None: as given)
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 5e-4  # L2 penalty (the codebook is exempt)
+    logit_scale: str = "sqrt"  # LLC head: "sqrt" (logits / sqrt(k)) or "none" (the official code)
+
+    def scaled_lr(self, lr: float) -> float:
+        """``lr`` for this profile's batch size: lr × batch_size / lr_batch (linear scaling rule)."""
+        return lr * self.batch_size / self.lr_batch if self.lr_batch else lr
 
     @property
     def results_dir(self) -> Path:
@@ -55,6 +67,13 @@ PROFILES: dict[str, Profile] = {
     "gpu": Profile("gpu", train_subset=None, test_subset=None, baseline_epochs=30,
                    phase1_epochs=30, phase2_epochs=15, batch_size=256, width=64, device="cuda",
                    channels_last=True),
+    # the official recipe: SGD momentum 0.875, weight decay 2^-15 ≈ 3.05e-5, label smoothing 0.1
+    # (TrainConfig's default), cosine lr 0.1 per 256 images for 100 epochs, then phase 2 at 0.01
+    # for 25; the baseline is trained with the phase-1 recipe
+    "imagenet": Profile("imagenet", train_subset=None, test_subset=None, baseline_epochs=100,
+                        phase1_epochs=100, phase2_epochs=25, batch_size=256, width=64, device="cuda",
+                        backbone="resnet50", channels_last=True, lr=0.1, phase2_lr=0.01, lr_batch=256,
+                        momentum=0.875, weight_decay=2 ** -15, logit_scale="none"),
 }
 
 

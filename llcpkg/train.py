@@ -12,13 +12,17 @@ Each stage is cached under a key of (data set, stage, configs, parent stage) in
 interrupted stage resumes from its last finished epoch (``*.partial.pt``). Files are
 written to a temporary name and renamed, so nothing half-written is ever read back.
 Shuffling is seeded by (seed, epoch), so a resumed run equals an uninterrupted one.
+
+Under ``torchrun`` (an initialised process group) ``fit`` trains data-parallel with
+DistributedDataParallel and only rank 0 writes checkpoints: see :mod:`llcpkg.parallel`.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -29,6 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
+from . import parallel
 from .data import DataBundle, fingerprint
 from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_model
 from .results import atomic_write
@@ -51,6 +56,8 @@ class TrainConfig:
     seed: int = 0  # seeds the initialisation and the shuffling
     device: str = "cpu"  # torch device
     channels_last: bool = False  # NHWC memory layout (faster convolutions on some CPUs)
+    # fp32 | bf16 | fp16: torch.autocast on CUDA (fp16 with a GradScaler); enters cache keys only when not fp32
+    precision: str = field(default="fp32", metadata={"key": "unless-default"})
 
 
 @dataclass
@@ -117,6 +124,25 @@ def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
     return opt, sched
 
 
+def _autocast(cfg: TrainConfig):
+    """torch.autocast for ``cfg.precision`` (CUDA only), or a null context at fp32."""
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if cfg.precision == "fp32":
+        return contextlib.nullcontext()
+    if cfg.precision not in dtypes:
+        raise ValueError(f"precision must be fp32, bf16 or fp16; got {cfg.precision!r}")
+    if torch.device(cfg.device).type != "cuda":
+        raise ValueError(f"mixed precision ({cfg.precision}) is for CUDA devices; got device {cfg.device!r}")
+    return torch.autocast("cuda", dtype=dtypes[cfg.precision])
+
+
+def _epoch_batches(ds: Dataset, cfg: TrainConfig, epoch: int, ctx: parallel.Parallel | None):
+    """(x, y, loss weight) of one epoch: all of ``ds`` (weight 1) or this rank's share."""
+    if ctx is not None:
+        return parallel.rank_batches(ds, cfg.batch_size, cfg.seed * 1000, epoch, ctx)
+    return ((x, y, 1.0) for x, y in iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch))
+
+
 def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
         partial: Path | None = None, desc: str = "train", stop_after: int | None = None,
         progress: bool = True) -> list[float]:
@@ -126,42 +152,58 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
 
     ``partial``: a checkpoint file written after every epoch and resumed from if present.
     ``stop_after``: stop (as if interrupted) after this many epochs of this call — for tests.
+
+    Distributed mode (a torch.distributed process group is initialised, e.g. by torchrun):
+    ``cfg.batch_size`` is the global batch, split over the ranks; the model trains under
+    DistributedDataParallel with synchronised BatchNorm, the epoch loss is all-reduced and
+    only rank 0 writes ``partial``. W processes with per-rank batch B/W give the weights of
+    one with batch B up to float rounding (conditions in :mod:`llcpkg.parallel`).
     """
+    ctx = parallel.current()
     steps_per_epoch = -(-len(ds) // cfg.batch_size)
     opt, sched = _optimizer(model, cfg, cfg.epochs * steps_per_epoch)
     history: list[float] = []
     start = 0
+    device = torch.device(cfg.device)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(device=device, memory_format=fmt)  # before loading, so the optimiser state lands on the device
     if partial is not None and partial.exists():
-        state = torch.load(partial, weights_only=False)
+        state = torch.load(partial, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         start, history = state["epoch"], state["history"]
-    device = torch.device(cfg.device)
-    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model.to(device=device, memory_format=fmt)
+    wrapped = parallel.wrap(model, loss_fn, cfg, ctx) if ctx is not None else None
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     for epoch in range(start, cfg.epochs):
         if stop_after is not None and epoch - start >= stop_after:
             break
         model.train()
         total, count = 0.0, 0
-        bar = tqdm(iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch),
+        bar = tqdm(_epoch_batches(ds, cfg, epoch, ctx),
                    total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2,
-                   disable=not progress)
-        for x, y in bar:
+                   disable=not progress or not parallel.is_writer())
+        for x, y, weight in bar:
             x = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device)
-            loss = loss_fn(model, x, y.to(device), cfg)
+            with _autocast(cfg):
+                loss = wrapped(x, y.to(device)) if wrapped is not None else loss_fn(model, x, y.to(device), cfg)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss if weight == 1.0 else loss * weight).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             total += float(loss.detach()) * len(y)
             count += len(y)
+        if ctx is not None:
+            total, count = parallel.all_sum(total, count, device=cfg.device)
         history.append(total / max(count, 1))
-        if partial is not None:
+        if partial is not None and parallel.is_writer():
             snapshot = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                         "epoch": epoch + 1, "history": history}
             atomic_write(partial, lambda p: torch.save(snapshot, p))
+        parallel.barrier()
+    if wrapped is not None:
+        parallel.unwrap(wrapped)
     model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
@@ -200,7 +242,7 @@ def stage_key(**parts) -> str:
     """A short stable hash of the parts (dataclasses, numbers, strings, arrays) and CACHE_VERSION."""
     def norm(v):
         if hasattr(v, "__dataclass_fields__"):
-            return asdict(v)
+            return _key_fields(v)
         if isinstance(v, (np.ndarray, torch.Tensor)):
             return hashlib.sha1(np.ascontiguousarray(np.asarray(v, dtype=np.float32)).tobytes()).hexdigest()
         return v
@@ -208,6 +250,16 @@ def stage_key(**parts) -> str:
     parts = {**parts, "cache_version": CACHE_VERSION}
     blob = json.dumps({k: norm(v) for k, v in parts.items()}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _key_fields(v) -> dict:
+    """``asdict(v)`` less the fields marked ``key="unless-default"`` that hold their default,
+    so that adding such a field leaves every earlier cache key as it was."""
+    d = asdict(v)
+    for f in fields(v):
+        if f.metadata.get("key") == "unless-default" and d[f.name] == f.default:
+            del d[f.name]
+    return d
 
 
 def data_id(data: DataBundle) -> dict:
@@ -230,10 +282,14 @@ def run_stage(stage: str, key: str, model: nn.Module, ds: Dataset, loss: str | C
     loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
     history = fit(model, ds, loss_fn, cfg, partial=partial, desc=stage, stop_after=stop_after)
     if path is not None and len(history) >= cfg.epochs:
-        state = {k: v.cpu() for k, v in model.state_dict().items()}
-        atomic_write(path, lambda p: torch.save(state, p))
-        if partial.exists():
-            partial.unlink()
+        if parallel.is_writer():  # rank 0 (or the only process) writes; the other ranks then load it
+            state = {k: v.cpu() for k, v in model.state_dict().items()}
+            atomic_write(path, lambda p: torch.save(state, p))
+            if partial.exists():
+                partial.unlink()
+        parallel.barrier()
+        if not parallel.is_writer():
+            model.load_state_dict(torch.load(path, weights_only=True))
     return Trained(model, key)
 
 

@@ -66,3 +66,22 @@ def test_subset_and_split_classes():
     assert set(ood.tensors[1].tolist()) == {1}
     with pytest.raises(ValueError):
         split_classes(b, [7])
+
+
+def test_image_folder_augmentation_is_a_setting(tmp_path):
+    """Without augmentation a training image loads the same every time, and the setting is
+    visible on the splits and in the set's name (so cache keys differ)."""
+    import torch
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for c in ("a", "b"):
+            (tmp_path / split / c).mkdir(parents=True)
+            Image.fromarray((torch.rand(12, 12, 3) * 255).byte().numpy()).save(tmp_path / split / c / "0.png")
+    plain = load_dataset("imagefolder", root=tmp_path, size=12, augment=False)
+    torch.manual_seed(0)
+    assert torch.equal(plain.train[0][0], plain.train[0][0]) and plain.train[0][0].shape == (3, 12, 12)
+    assert plain.train.augment is False and plain.test.augment is False and plain.name.endswith("-noaug")
+    aug = load_dataset("imagefolder", root=tmp_path, size=12)
+    assert aug.train.augment is True and aug.name == tmp_path.name
+    assert not all(torch.equal(aug.train[0][0], aug.train[0][0]) for _ in range(5))  # random crops and flips
