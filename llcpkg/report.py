@@ -119,7 +119,7 @@ def sanitise_paths(nb: nbformat.NotebookNode, pairs: list[tuple[str, str]]) -> N
 # ---------------------------------------------------------------- what each notebook holds
 
 def saved_names(nb: nbformat.NotebookNode, function: str) -> list[str]:
-    """Name patterns passed as the 2nd argument of ``function(...)`` in the code cells
+    """Name patterns passed to ``function(...)`` in the code cells as its 2nd argument or ``name=``
     (``save_figure(fig, "x", …)``, ``write_table(df, "x", …)``); f-string fields become ``*``."""
     names = []
     for cell in nb.cells:
@@ -130,9 +130,10 @@ def saved_names(nb: nbformat.NotebookNode, function: str) -> list[str]:
         except SyntaxError:  # IPython magics
             continue
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == function
-                    and len(node.args) >= 2):
-                arg = node.args[1]
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == function):
+                continue
+            args = node.args[1:2] + [k.value for k in node.keywords if k.arg == "name"]
+            for arg in args:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     names.append(arg.value)
                 elif isinstance(arg, ast.JoinedStr):

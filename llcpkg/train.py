@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -145,9 +146,10 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
             break
         model.train()
         total, count = 0.0, 0
+        # TQDM_DISABLE=1 (make reproduce) is honoured here: an explicit disable= overrides tqdm's own reading of it
         bar = tqdm(iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch),
                    total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2,
-                   disable=not progress)
+                   disable=not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true"))
         for x, y in bar:
             x = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device)
             loss = loss_fn(model, x, y.to(device), cfg)
