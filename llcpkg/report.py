@@ -21,6 +21,7 @@ import argparse
 import ast
 import fnmatch
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -218,9 +219,12 @@ def _write(path: Path, text: str) -> None:
 
 
 def build_report(results_dir: str | Path) -> Path:
-    """Build ``<results_dir>/report/`` (see the module docstring); return the index path."""
+    """Build ``<results_dir>/report/`` (see the module docstring); return the index path.
+
+    The site is built in ``<results_dir>/.tmp-report`` and then replaces the old one, so an
+    interrupted build leaves the previous report whole."""
     results_dir = Path(results_dir)
-    out = results_dir / "report"
+    final, out = results_dir / "report", results_dir / ".tmp-report"
     if out.exists():
         shutil.rmtree(out)
     env, exporter = _environment(), _exporter()
@@ -257,13 +261,15 @@ def build_report(results_dir: str | Path) -> Path:
                          for f in (results_dir / "tables" / "claims.csv", results_dir / "tables" / "open_questions.csv"))
     prov_file = results_dir / "provenance.json"
     provenance = json.loads(prov_file.read_text()) if prov_file.exists() else None
-    index = out / "index.html"
-    _write(index, env.get_template("index.html.j2").render(
+    _write(out / "index.html", env.get_template("index.html.j2").render(
         claims=claims, questions=questions, cards=cards, provenance=provenance, not_recorded=NOT_RECORDED,
         runs=_run_rows(cards, provenance), extra_figures=extra_figures, extra_tables=extra_tables,
         build_commit=None if provenance and provenance.get("commit") else _git_head(),
         **(_scoreboard_view(claims) if claims is not None else {})))
-    return index
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(out, final)
+    return final / "index.html"
 
 
 def _scoreboard_view(claims: pd.DataFrame) -> dict:

@@ -100,6 +100,16 @@ def test_build_report_offline_site(tmp_path):
     assert (report / "tables" / "table.csv").exists() and "2.5" in (report / "tables" / "table.html").read_text()
 
 
+def test_rebuild_replaces_the_report(tmp_path):
+    res = _results(tmp_path)
+    build_report(res)
+    (res / "report" / "stale.html").write_text("old")
+    (res / "tables" / "table.csv").unlink()
+    index = build_report(res)
+    assert not (index.parent / "stale.html").exists() and not (index.parent / "tables" / "table.html").exists()
+    assert not (res / ".tmp-report").exists()
+
+
 def test_build_report_shows_recorded_provenance(tmp_path):
     prov = {"commit": "abc123", "dirty": True, "profile": "cpu", "created": "2026-01-01T00:00:00",
             "environment": {"python": "3.11", "torch": "2.14.1"},
