@@ -263,7 +263,7 @@ def build_report(results_dir: str | Path) -> Path:
     provenance = json.loads(prov_file.read_text()) if prov_file.exists() else None
     _write(out / "index.html", env.get_template("index.html.j2").render(
         claims=claims, questions=questions, cards=cards, provenance=provenance, not_recorded=NOT_RECORDED,
-        runs=_run_rows(cards, provenance), extra_figures=extra_figures, extra_tables=extra_tables,
+        runs=_run_rows(cards, provenance), profile=_profile(cards, provenance), extra_figures=extra_figures, extra_tables=extra_tables,
         build_commit=None if provenance and provenance.get("commit") else _git_head(),
         **(_scoreboard_view(claims) if claims is not None else {})))
     if final.exists():
@@ -283,6 +283,14 @@ def _scoreboard_view(claims: pd.DataFrame) -> dict:
             [v for v in counts.index if v not in (HOLDS, PARTLY, FAILS, NOT_RUN)]
     return {"claim_columns": first + [c for c in claims.columns if c not in first],
             "n_claims": claims["claim"].nunique(), "tally": [(v, int(counts[v])) for v in order]}
+
+
+def _profile(cards: list[NotebookCard], provenance: dict | None) -> str:
+    """The run's profile: provenance.json's, else the notebooks' papermill ``profile`` parameters."""
+    if provenance and provenance.get("profile"):
+        return provenance["profile"]
+    names = sorted({str(c.parameters["profile"]) for c in cards if "profile" in c.parameters})
+    return ", ".join(names) + " (papermill parameters)" if names else NOT_RECORDED
 
 
 def _run_rows(cards: list[NotebookCard], provenance: dict | None) -> list[dict]:

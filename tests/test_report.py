@@ -93,6 +93,7 @@ def test_build_report_offline_site(tmp_path):
     assert "A toy" in html and "<strong>toy</strong>" in html and 'src="figures/pr_a.png"' in html
     assert 'href="tables/table.html"' in html and 'src="figures/stray.png"' in html  # unclaimed figure still shown
     assert "not recorded" in html and "1 min 15 s" in html  # wall time from papermill's metadata
+    assert "cpu (papermill parameters)" in html
     page = (report / "notebooks" / "01_toy.html").read_text()
     assert "0/235" not in page and "widget" not in page.lower().replace("jp-widget", "")
     for f in report.rglob("*.html"):
