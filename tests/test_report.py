@@ -6,7 +6,6 @@ import re
 
 import nbformat
 import pandas as pd
-import pytest
 
 from llcpkg.report import build_report, drop_widgets, path_replacements, sanitise_paths, saved_names
 
