@@ -17,11 +17,12 @@ export LLC_OMNIGLOT_ROOT ?= $(if $(wildcard $(SHARED_OMNIGLOT)/*.zip),$(SHARED_O
 export LLC_ROOT := $(CURDIR)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv reproduce nb test unit test-slow nbtest clean-cache clean-smoke
+.PHONY: help venv reproduce nb report test unit test-slow nbtest reporttest clean-cache clean-smoke
 help:
 	@echo "make reproduce            run every notebook (PROFILE=$(PROFILE)) into results/"
 	@echo "make nb NB=01_classification PARAMS='-p bits 16'   rerun one notebook (custom parameters -> results/runs/<name>,"
 	@echo "                          INTO_RESULTS=1 writes into results/; a list: PARAMS=\"-p datasets \\\"['omniglot']\\\"\")"
+	@echo "make report               build results/report/ (HTML) from the executed notebooks"
 	@echo "make test                 unit tests + notebooks in the smoke profile"
 	@echo "make test-slow            the slow tests (multi-process torchrun runs on CPU)"
 
@@ -36,15 +37,20 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 reproduce: venv
-	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1
+	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1 TQDM_DISABLE=1
 	$(PY) -m llcpkg.reproduce $(NOTEBOOKS)
+	$(PY) -m llcpkg.report
 
 nb: venv
 	@[ -n "$(NB)" ] || { echo "usage: make nb NB=01_classification [PARAMS='-p bits 16']"; exit 2; }
-	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1
+	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1 TQDM_DISABLE=1
 	$(PY) -m llcpkg.reproduce notebooks/$(NB).ipynb --papermill-args "$${PARAMS-}" $(if $(INTO_RESULTS),--into-results)
 
-test: unit nbtest
+# the HTML report of $(PROFILE)'s results folder (results/ for cpu, .cache/smoke-results for smoke)
+report: venv
+	LLC_PROFILE=$(PROFILE) $(PY) -m llcpkg.report
+
+test: unit nbtest reporttest
 
 unit: venv
 	$(PY) -m pytest tests
@@ -54,6 +60,13 @@ test-slow: venv
 
 nbtest: venv
 	LLC_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
+
+# the report built from a smoke reproduce (reusing nbtest's cached checkpoints), checked in chromium
+reporttest: venv
+	export LLC_PROFILE=smoke TQDM_DISABLE=1
+	$(PY) -m llcpkg.reproduce $(NOTEBOOKS)
+	$(PY) -m llcpkg.report
+	LLC_REPORT_DIR=.cache/smoke-results/report $(PY) -m pytest tests/test_report_browser.py
 
 clean-smoke:
 	rm -rf .cache/smoke-results

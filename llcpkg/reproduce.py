@@ -56,11 +56,14 @@ def parse_params(args: str) -> dict:
 
 
 def strip_widget_state(path: Path) -> None:
-    """Drop the saved state of progress-bar widgets (megabytes of metadata, no results)."""
+    """Drop progress-bar widgets: their saved state (megabytes of metadata, no results) and
+    their views (noise outside a live kernel); see :func:`llcpkg.report.drop_widgets`."""
     import nbformat
 
+    from .report import drop_widgets
+
     nb = nbformat.read(str(path), as_version=4)
-    if nb.metadata.pop("widgets", None) is not None:
+    if drop_widgets(nb):
         nbformat.write(nb, str(path))
 
 

@@ -22,6 +22,7 @@ import contextlib
 import copy
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Iterator
@@ -180,9 +181,11 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
             break
         model.train()
         total, count = 0.0, 0
+        # TQDM_DISABLE=1 (make reproduce) is honoured here: an explicit disable= overrides tqdm's own reading of it
         bar = tqdm(_epoch_batches(ds, cfg, epoch, ctx),
                    total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2,
-                   disable=not progress or not parallel.is_writer())
+                   disable=not progress or not parallel.is_writer()
+                   or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true"))
         for x, y, weight in bar:
             x = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device)
             with _autocast(cfg):
