@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import checks
+from .models import BACKBONES
 from .results import project_root
 
 __all__ = ["Profile", "PROFILES", "get_profile", "default_profile_name"]
@@ -32,6 +34,16 @@ class Profile:
     device: str = "cpu"  # torch device for training and inference
     backbone: str = "smallcnn"  # smallcnn for 28×28 sets; resnet18/resnet50 for larger images
     channels_last: bool = False  # NHWC layout for convolutions
+
+    def __post_init__(self):
+        checks.require_str(self, "name")
+        checks.require_int(self, "train_subset", minimum=1, optional=True)
+        checks.require_int(self, "test_subset", minimum=1, optional=True)
+        for field in ("baseline_epochs", "phase1_epochs", "phase2_epochs", "batch_size", "width"):
+            checks.require_int(self, field, minimum=1)
+        checks.require_str(self, "device")
+        checks.require_choice(self, "backbone", BACKBONES)
+        checks.require_bool(self, "channels_last")
 
     @property
     def results_dir(self) -> Path:

@@ -8,17 +8,20 @@ Stages (Kusupati et al. 2021, §3):
   true class's bits (B(C)_y + 1)/2 — k independent binary problems.
 
 Each stage is cached under a key of (data set, stage, configs, parent stage) in
-``cache_dir``: a rerun loads the finished checkpoint instead of training, and an
-interrupted stage resumes from its last finished epoch (``*.partial.pt``). Files are
-written to a temporary name and renamed, so nothing half-written is ever read back.
-Shuffling is seeded by (seed, epoch), so a resumed run equals an uninterrupted one.
+``cache_dir`` (:mod:`llcpkg.cache`): a rerun loads the finished checkpoint instead of
+training, and an interrupted stage resumes from its last finished epoch (``*.partial.pt``).
+Every checkpoint is verified against its sha256 before use; a damaged one is moved aside
+as ``*.corrupt`` and the stage retrains. Shuffling is seeded by (seed, epoch), so a
+resumed run equals an uninterrupted one.
+
+Every step's loss is checked for finiteness (accumulated on the device, read back every
+``CHECK_EVERY`` steps and at each epoch's end): a NaN or inf loss stops training with
+:class:`NonFiniteLoss` naming the stage, epoch and batch, and nothing is cached.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -29,13 +32,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
-from .data import DataBundle, fingerprint
-from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_model
-from .results import atomic_write
+from . import checks
+from .cache import CACHE_VERSION, checkpoint_path, discard, load_checkpoint, partial_path, save_checkpoint, stage_key
+from .data import DataBundle, check_labels, fingerprint
+from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_model, check_code_length
 
 __all__ = ["TrainConfig", "Trained", "LOSSES", "fit", "iterate_batches", "predict", "run_stage",
            "train_baseline", "train_phase1", "train_phase2", "stage_key", "set_seed", "data_id",
-           "CACHE_VERSION"]
+           "CACHE_VERSION", "NonFiniteLoss", "check_labels"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,21 @@ class TrainConfig:
     device: str = "cpu"  # torch device
     channels_last: bool = False  # NHWC memory layout (faster convolutions on some CPUs)
 
+    def __post_init__(self):
+        checks.require_int(self, "epochs", minimum=1)
+        checks.require_real(self, "lr", gt=0)
+        checks.require_int(self, "batch_size", minimum=1)
+        checks.require_real(self, "momentum", ge=0, lt=1)
+        checks.require_real(self, "weight_decay", ge=0)
+        checks.require_real(self, "label_smoothing", ge=0, lt=1)
+        checks.require_int(self, "seed", minimum=0)
+        checks.require_str(self, "device")
+        try:
+            torch.device(self.device)
+        except RuntimeError as e:
+            raise ValueError(f"TrainConfig.device {self.device!r} is not a torch device ({e})") from e
+        checks.require_bool(self, "channels_last")
+
 
 @dataclass
 class Trained:
@@ -65,11 +84,6 @@ def set_seed(seed: int) -> None:
     """Seed torch and numpy (the only sources of randomness in training)."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def check_labels(y: torch.Tensor, num_classes: int) -> None:
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}); got range [{int(y.min())}, {int(y.max())}]")
 
 
 # ----------------------------------------------------------------------------- losses
@@ -117,6 +131,50 @@ def _optimizer(model: nn.Module, cfg: TrainConfig, steps: int):
     return opt, sched
 
 
+CHECK_EVERY = 64  # steps between host reads of the on-device finiteness flag (each read is a sync)
+
+
+class NonFiniteLoss(FloatingPointError):
+    """Training met a NaN or inf loss (or ended with non-finite weights); nothing was cached.
+
+    ``stage``, ``epoch`` and ``batch`` (1-based; batch None for the weights) say where.
+    """
+
+    def __init__(self, stage: str, epoch: int, epochs: int, batch: int | None, batches: int):
+        self.stage, self.epoch, self.batch = stage, epoch, batch
+        where = f"batch {batch}/{batches}" if batch is not None else "its end (the weights are not finite)"
+        super().__init__(f"{stage}: the training loss is NaN or inf at epoch {epoch}/{epochs}, {where}. Training "
+                         "stopped and nothing was cached. Check the data for NaN/inf values or lower the learning "
+                         "rate.")
+
+
+class _LossMeter:
+    """One epoch's sum of loss × batch size and its first non-finite step, kept on the device
+    so that checking every step's loss needs no host synchronisation until :meth:`check`."""
+
+    def __init__(self, device: torch.device):
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.total = torch.zeros((), dtype=dtype, device=device)
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        self.steps = self.count = 0
+
+    def add(self, loss: torch.Tensor, n: int) -> None:
+        loss = loss.detach()
+        self.total += loss.to(self.total.dtype) * n
+        new_bad = ~torch.isfinite(loss) & (self.first_bad < 0)
+        self.first_bad = torch.where(new_bad, self.steps, self.first_bad)
+        self.steps, self.count = self.steps + 1, self.count + n
+
+    def check(self, stage: str, epoch: int, epochs: int, batches: int) -> None:
+        """Raise :class:`NonFiniteLoss` if any step so far had a non-finite loss."""
+        first = int(self.first_bad)
+        if first >= 0:
+            raise NonFiniteLoss(stage, epoch + 1, epochs, first + 1, batches)
+
+    def mean(self) -> float:
+        return float(self.total) / max(self.count, 1)
+
+
 def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
         partial: Path | None = None, desc: str = "train", stop_after: int | None = None,
         progress: bool = True) -> list[float]:
@@ -124,15 +182,20 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
 
     ``progress``: show a progress bar per epoch (off for many short fits, e.g. on features).
 
-    ``partial``: a checkpoint file written after every epoch and resumed from if present.
+    ``partial``: a checkpoint file written after every epoch and resumed from if present
+    (and verified, see :mod:`llcpkg.cache`).
     ``stop_after``: stop (as if interrupted) after this many epochs of this call — for tests.
+    Raises ValueError for an empty ``ds`` and :class:`NonFiniteLoss` (``desc`` = the stage)
+    when a step's loss is NaN or inf, before the epoch's partial checkpoint is written.
     """
+    if len(ds) == 0:
+        raise ValueError(f"{desc}: the training split is empty; nothing to train on")
     steps_per_epoch = -(-len(ds) // cfg.batch_size)
     opt, sched = _optimizer(model, cfg, cfg.epochs * steps_per_epoch)
     history: list[float] = []
     start = 0
-    if partial is not None and partial.exists():
-        state = torch.load(partial, weights_only=False)
+    state = load_checkpoint(partial, weights_only=False)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -144,7 +207,7 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
         if stop_after is not None and epoch - start >= stop_after:
             break
         model.train()
-        total, count = 0.0, 0
+        meter = _LossMeter(device)
         bar = tqdm(iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch),
                    total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2,
                    disable=not progress)
@@ -155,13 +218,14 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss.detach()) * len(y)
-            count += len(y)
-        history.append(total / max(count, 1))
+            meter.add(loss, len(y))
+            if meter.steps % CHECK_EVERY == 0:
+                meter.check(desc, epoch, cfg.epochs, steps_per_epoch)
+        meter.check(desc, epoch, cfg.epochs, steps_per_epoch)
+        history.append(meter.mean())
         if partial is not None:
-            snapshot = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "epoch": epoch + 1, "history": history}
-            atomic_write(partial, lambda p: torch.save(snapshot, p))
+            save_checkpoint(partial, {"model": model.state_dict(), "opt": opt.state_dict(),
+                                      "sched": sched.state_dict(), "epoch": epoch + 1, "history": history})
     model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
@@ -193,21 +257,8 @@ def predict(model: Classifier, ds: Dataset, batch_size: int = 1024, device: str 
 
 
 # ----------------------------------------------------------------------------- cached stages
-CACHE_VERSION = 1  # bump when a change to the code makes old checkpoints wrong
-
-
-def stage_key(**parts) -> str:
-    """A short stable hash of the parts (dataclasses, numbers, strings, arrays) and CACHE_VERSION."""
-    def norm(v):
-        if hasattr(v, "__dataclass_fields__"):
-            return asdict(v)
-        if isinstance(v, (np.ndarray, torch.Tensor)):
-            return hashlib.sha1(np.ascontiguousarray(np.asarray(v, dtype=np.float32)).tobytes()).hexdigest()
-        return v
-
-    parts = {**parts, "cache_version": CACHE_VERSION}
-    blob = json.dumps({k: norm(v) for k, v in parts.items()}, sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+# CACHE_VERSION and stage_key live in llcpkg.cache (one version for every cached stage);
+# they are re-exported here for code that imported them from train.
 
 
 def data_id(data: DataBundle) -> dict:
@@ -220,20 +271,28 @@ def data_id(data: DataBundle) -> dict:
 def run_stage(stage: str, key: str, model: nn.Module, ds: Dataset, loss: str | Callable, cfg: TrainConfig,
               cache_dir: Path | str | None, stop_after: int | None = None) -> Trained:
     """Train ``model`` with ``loss`` (a name in ``LOSSES`` or a callable ``loss(model, x, y, cfg)``)
-    unless ``cache_dir/{stage}-{key}.pt`` exists; load it if so. ``key`` must identify
-    everything that shapes the result (use :func:`stage_key`), the loss included."""
-    path = Path(cache_dir) / f"{stage}-{key}.pt" if cache_dir is not None else None
-    if path is not None and path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
+    unless ``cache_dir/{stage}-{key}.pt`` holds a verified checkpoint; load it if so (a damaged
+    one is moved aside and the stage retrains). ``key`` must identify everything that shapes
+    the result (use :func:`stage_key`), the loss included. A non-finite loss or final weights
+    raise :class:`NonFiniteLoss` and leave no checkpoint, partial or final."""
+    path = checkpoint_path(cache_dir, stage, key) if cache_dir is not None else None
+    state = load_checkpoint(path)
+    if state is not None:
+        model.load_state_dict(state)
         return Trained(model.eval(), key)
-    partial = path.with_name(path.name.replace(".pt", ".partial.pt")) if path is not None else None
+    partial = partial_path(path) if path is not None else None
     loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
-    history = fit(model, ds, loss_fn, cfg, partial=partial, desc=stage, stop_after=stop_after)
+    try:
+        history = fit(model, ds, loss_fn, cfg, partial=partial, desc=stage, stop_after=stop_after)
+        if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point()):
+            raise NonFiniteLoss(stage, len(history), cfg.epochs, None, 0)
+    except NonFiniteLoss:
+        if partial is not None:
+            discard(partial)
+        raise
     if path is not None and len(history) >= cfg.epochs:
-        state = {k: v.cpu() for k, v in model.state_dict().items()}
-        atomic_write(path, lambda p: torch.save(state, p))
-        if partial.exists():
-            partial.unlink()
+        save_checkpoint(path, {k: v.cpu() for k, v in model.state_dict().items()})
+        discard(partial)
     return Trained(model, key)
 
 
@@ -258,9 +317,8 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
     bits and MHD reached 35.2%; with N(0, 2/k) 596 bits and 48.2%, in one side run). With
     both a codebook and a linear-head warm start, P starts from :func:`init_projector`.
     """
+    check_code_length(model_cfg.bits, data.num_classes)
     model_cfg = replace(model_cfg, head="llc")
-    if model_cfg.bits < 1:
-        raise ValueError(f"bits must be >= 1, got {model_cfg.bits}")
     key = stage_key(stage="phase1", data=data_id(data), model=model_cfg, train=cfg,
                     parent=warm_start.key if warm_start else None,
                     codebook=codebook if codebook is not None else "kaiming-normal")
