@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from .cache import file_sha256
+
 __all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "subset", "split_classes", "take",
            "fingerprint", "toy_bundle", "validate_bundle", "check_labels"]
 
@@ -193,24 +195,16 @@ def load_fashion_mnist(root: str | Path | None = None, download: bool = False) -
 
 
 # ----------------------------------------------------------------------------- Omniglot subset
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_omniglot(dest: Path) -> Path:
     """Download the two reduced background archives into ``dest``, checking each sha256."""
     dest.mkdir(parents=True, exist_ok=True)
     for name, digest in OMNIGLOT_ARCHIVES.items():
         target = dest / name
-        if target.exists() and _sha256(target) == digest:
+        if target.exists() and file_sha256(target) == digest:
             continue
         tmp = target.with_suffix(".part")
         urllib.request.urlretrieve(OMNIGLOT_URL.format(name=name), tmp)
-        if _sha256(tmp) != digest:
+        if file_sha256(tmp) != digest:
             tmp.unlink()
             raise ValueError(f"downloaded {name} does not match its sha256 {digest}")
         os.replace(tmp, target)
@@ -241,7 +235,7 @@ def _read_omniglot(root: Path, size: int, check: bool) -> tuple[np.ndarray, np.n
 
     records: dict[tuple[str, str, int], bytes] = {}
     for name, digest in OMNIGLOT_ARCHIVES.items():
-        if check and _sha256(root / name) != digest:
+        if check and file_sha256(root / name) != digest:
             raise ValueError(f"{root / name} is corrupt (sha256 differs from {digest}); fetch it again")
         with zipfile.ZipFile(root / name) as zf:
             for info in zf.infolist():
@@ -376,11 +370,15 @@ def _cheap_labels(ds: Dataset) -> np.ndarray | torch.Tensor | None:
     return None if targets is None else np.asarray(targets)
 
 
-def _check_images(x, shape: tuple[int, ...], where: str) -> None:
-    """x (N, *shape): a float tensor with finite values."""
+def _require_tensor(x, where: str) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{where} yields images of type {type(x).__name__}; the models take float torch tensors "
                         "(C, H, W): convert with torch.from_numpy(...).float() or a ToTensor transform")
+
+
+def _check_images(x, shape: tuple[int, ...], where: str) -> None:
+    """x (N, *shape): a float tensor with finite values."""
+    _require_tensor(x, where)
     if not x.is_floating_point():
         raise TypeError(f"{where} holds {x.dtype} images; the models take float images: convert them "
                         "(e.g. x.float() / 255, then normalise)")
@@ -399,8 +397,8 @@ def _sampled_items(ds: Dataset, where: str) -> tuple[torch.Tensor, list]:
     with torch.random.fork_rng(devices=[]):  # random augmentation must not move the caller's stream
         items = [ds[int(i)] for i in idx]
     xs = [x for x, _ in items]
-    if not all(isinstance(x, torch.Tensor) for x in xs):
-        _check_images(next(x for x in xs if not isinstance(x, torch.Tensor)), (), where)
+    for x in xs:
+        _require_tensor(x, where)
     if len({tuple(x.shape) for x in xs}) > 1:
         raise ValueError(f"{where} yields images of different shapes {sorted({tuple(x.shape) for x in xs})}")
     return torch.stack(xs), [y for _, y in items]
@@ -518,7 +516,7 @@ def _files_digest(samples: list[tuple[Path, int]], root: Path) -> str:
         if not full:
             h.update(str(st.st_mtime_ns).encode())
         if i in hashed:
-            h.update(_sha256(path).encode())
+            h.update(file_sha256(path).encode())
     return h.hexdigest()
 
 

@@ -142,10 +142,10 @@ class NonFiniteLoss(FloatingPointError):
 
     def __init__(self, stage: str, epoch: int, epochs: int, batch: int | None, batches: int):
         self.stage, self.epoch, self.batch = stage, epoch, batch
-        where = f"batch {batch}/{batches}" if batch is not None else "its end (the weights are not finite)"
-        super().__init__(f"{stage}: the training loss is NaN or inf at epoch {epoch}/{epochs}, {where}. Training "
-                         "stopped and nothing was cached. Check the data for NaN/inf values or lower the learning "
-                         "rate.")
+        what = (f"the training loss is NaN or inf at epoch {epoch}/{epochs}, batch {batch}/{batches}"
+                if batch is not None else f"the weights are NaN or inf after epoch {epoch}/{epochs}")
+        super().__init__(f"{stage}: {what}. Training stopped and nothing was cached. Check the data for NaN/inf "
+                         "values or lower the learning rate.")
 
 
 class _LossMeter:

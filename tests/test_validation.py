@@ -208,6 +208,13 @@ def test_offline_omniglot_download_keeps_the_hint(tmp_path, monkeypatch):
         load_dataset("omniglot", download=True)
 
 
+def test_offline_cifar_download_names_the_env_var(tmp_path, monkeypatch):
+    monkeypatch.delenv("LLC_CIFAR_ROOT", raising=False)
+    _offline(monkeypatch)
+    with pytest.raises(FileNotFoundError, match=r"(?s)cifar10 not found under .*LLC_CIFAR_ROOT.*URLError"):
+        load_dataset("cifar10", root=tmp_path, download=True)
+
+
 # ----------------------------------------------------------------------------- configs
 @pytest.mark.parametrize("cls, kw, err, field", [
     (ModelConfig, dict(bits=2.5), TypeError, "ModelConfig.bits"),
