@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,8 +30,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from . import decode
+from .cache import checkpoint_path, is_cached
 from .codebooks import build_codebook, codebook_stats, hadamard_exists, to_bits
-from .data import DataBundle
+from .data import DataBundle, check_labels
 from .experiments import scaled_epochs, classification_metrics, llc_outputs, run_llc, stage_configs
 from .models import Classifier, LLCHead, ModelConfig, build_model
 from .profiles import Profile
@@ -94,14 +94,16 @@ def fit_codes_on_features(feats: DataBundle, bits: int, cfg: FeatureConfig = Fea
     n = len(feats.train)
     base = TrainConfig(batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device)
     c1 = replace(base, epochs=scaled_epochs(cfg.phase1_epochs, n), lr=cfg.phase1_lr)
-    c2 = replace(base, epochs=scaled_epochs(cfg.phase2_epochs, n), lr=cfg.phase2_lr, label_smoothing=0.0)
+    c2 = replace(base, epochs=scaled_epochs(cfg.phase2_epochs, n), lr=cfg.phase2_lr,
+                 label_smoothing=0.0) if cfg.phase2_epochs else None  # 0 epochs: phase 1 only
     set_seed(cfg.seed)
     p1 = _feature_model(feats.image_shape[0], feats.num_classes, bits, codebook)
     p1.head.codebook.requires_grad_(learn_codebook)
     fit(p1, feats.train, LOSSES["ce"], c1, progress=False)
     p2 = copy.deepcopy(p1)
     p2.head.codebook.requires_grad_(False)
-    fit(p2, feats.train, LOSSES["bits"], c2, progress=False)
+    if c2 is not None:
+        fit(p2, feats.train, LOSSES["bits"], c2, progress=False)
     return p1, p2
 
 
@@ -124,7 +126,7 @@ def phase2_with_codebook(data: DataBundle, profile: Profile, base: Trained, code
                         data.num_classes, codebook=torch.from_numpy(codes))
     model.backbone.load_state_dict(base.model.backbone.state_dict())
     model.head.codebook.requires_grad_(False)
-    if not (Path(profile.cache_dir) / f"phase2cb-{key}.pt").exists():  # only needed to train
+    if not is_cached(checkpoint_path(profile.cache_dir, "phase2cb", key)):  # only needed to train
         feats = feats or feature_bundle(base, data, profile.device)
         p1, _ = fit_codes_on_features(feats, codes.shape[1], replace(proj_cfg, phase2_epochs=0, seed=seed), codes,
                                       learn_codebook=False)
@@ -284,6 +286,7 @@ def ball_table(out: dict[str, np.ndarray], r_max: int | None = None, seed: int =
     errors. Ties by lowest index in every decoder. ``r_max`` defaults to min(k, 4).
     """
     codes, y = out["class_bits"], out["labels"]
+    check_labels(y, len(codes), "evaluation labels")
     q = decode.signs_to_bits(out["bit_logits"])
     k, L = codes.shape[1], len(codes)
     table = decode.CodeTable(codes)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from . import checks
 from .data import DataBundle
 from .experiments import classification_metrics, llc_outputs
 from .models import Classifier, LinearHead, LLCHead, SmallCNN
@@ -51,7 +52,6 @@ __all__ = ["mix_hash", "hash_indices", "CompressionConfig", "Reconstruction", "H
            "accuracy", "train_compressed", "run_grid", "train_llc_compressed", "run_llc_grid", "overhead", "METHODS"]
 
 METHODS = ("dense", "hashednets", "hfh", "pruning")
-CACHE_VERSION = 4  # part of every cache key here: bump it when a change alters what a config trains
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 _SIGN_SALT = 0x5851F42D4C957F2D
 
@@ -112,6 +112,15 @@ class CompressionConfig:
     sign: bool = True  # multiply each looked-up value by its sign hash ξ
     bijective: bool = False  # collision-free hash, one bucket per weight (factor 1, U = 1): the exactness control
     seed: int = 0  # seeds the hashes (and nothing else)
+
+    def __post_init__(self):
+        checks.require_choice(self, "method", METHODS)
+        checks.require_real(self, "factor", gt=0, le=1)
+        checks.require_int(self, "hashes", minimum=0)
+        checks.require_int(self, "depth", minimum=0)
+        checks.require_bool(self, "sign")
+        checks.require_bool(self, "bijective")
+        checks.require_int(self, "seed", minimum=0)
 
 
 MAX_GRAD_NORM = 1.0  # every stored tensor of a hash space has its gradient clipped to this norm
@@ -494,6 +503,14 @@ class NetSpec:
     hidden: tuple[int, ...] = (1000,)  # MLP hidden widths
     width: int = 32  # SmallCNN width
 
+    def __post_init__(self):
+        checks.require_str(self, "name")
+        checks.require_choice(self, "kind", ("mlp", "cnn"))
+        object.__setattr__(self, "hidden", tuple(self.hidden))  # a list from papermill: same key, hashable
+        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
+            raise TypeError(f"NetSpec.hidden must be positive ints; got {self.hidden!r}")
+        checks.require_int(self, "width", minimum=1)
+
     @property
     def skip(self) -> tuple[str, ...]:
         """Layers left dense: the CNN's 1-layer head (the LLC experiment swaps it for a codebook)."""
@@ -551,7 +568,7 @@ def train_compressed(data: DataBundle, net: NetSpec, comp: CompressionConfig, cf
         model = prune_model(parent.model, comp.factor, net.skip)
     else:
         model = _build(net, comp, data)
-    key = stage_key(stage="compress", version=CACHE_VERSION, data=data_id(data), net=net, comp=comp, train=cfg,
+    key = stage_key(stage="compress", data=data_id(data), net=net, comp=comp, train=cfg,
                     parent=parent.key if parent else None)
     return run_stage("compress", key, model, data.train, "ce", cfg, cache_dir)
 
@@ -580,7 +597,7 @@ def train_llc_compressed(data: DataBundle, net: NetSpec, comp: CompressionConfig
     """LLC on a (compressed) CNN backbone: the compressed CNN with a linear head (``baseline``,
     shared with the grid) → phase 1 (backbone warm-started from it; codes learnt) → phase 2."""
     base = train_compressed(data, net, comp, cfgs["baseline"], cache_dir)
-    key = stage_key(stage="phase1-compressed", version=CACHE_VERSION, data=data_id(data), net=net, comp=comp, bits=bits,
+    key = stage_key(stage="phase1-compressed", data=data_id(data), net=net, comp=comp, bits=bits,
                     train=cfgs["phase1"], parent=base.key)
     set_seed(cfgs["phase1"].seed)
     head = LLCHead(base.model.backbone.out_dim, data.num_classes, bits)

@@ -8,7 +8,13 @@ for users who have them. Nothing is downloaded unless ``download=True`` (or
 Roots, first found wins: the ``root`` argument, the environment variable
 (``LLC_FMNIST_ROOT``, ``LLC_OMNIGLOT_ROOT``, ``LLC_CIFAR_ROOT``, ``LLC_IMAGEFOLDER_ROOT``),
 then the standard place (``/usr/share/datasets/fashion-mnist`` from the Debian package
-``dataset-fashion-mnist``; ``~/.cache/llcpkg/<set>`` for downloads).
+``dataset-fashion-mnist``; ``~/.cache/llcpkg/<set>`` for downloads). A root named
+explicitly (the argument, or a non-empty environment variable) must hold the files: it is
+an error, never a fall-back to the standard place.
+
+Every ``DataBundle`` is checked when it is made (:func:`validate_bundle`): non-empty
+splits, float image tensors of ``image_shape`` with finite values (every value of an
+in-memory set; a sample of items otherwise), integer labels in [0, L).
 """
 from __future__ import annotations
 
@@ -16,8 +22,10 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,8 +34,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from .cache import file_sha256
+
 __all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "subset", "split_classes", "take",
-           "fingerprint", "toy_bundle"]
+           "fingerprint", "toy_bundle", "validate_bundle", "check_labels"]
 
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_CACHE = Path(os.environ.get("LLC_DATA_CACHE", Path.home() / ".cache" / "llcpkg"))
@@ -63,6 +73,10 @@ class DataBundle:
     groups: dict[str, list[int]] | None
     image_shape: tuple[int, int, int]  # (C, H, W)
 
+    def __post_init__(self):
+        self.image_shape = tuple(self.image_shape)
+        validate_bundle(self)
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
@@ -88,44 +102,78 @@ def _first_existing(candidates: list[Path | str | None], must_contain: list[str]
     return None
 
 
+def _named_root(root: str | Path | None, env: str, must_contain: list[str], hint: str) -> Path | None:
+    """The folder the user named (``root``, else ``$env`` when set and non-empty), checked to
+    hold ``must_contain``; None if none was named. A named folder that lacks the files is an
+    error (FileNotFoundError with ``hint``), not a reason to look elsewhere."""
+    if root is not None and str(root) == "":
+        raise ValueError(f"root is an empty string; pass the data folder or None. {hint}")
+    source, base = ("root=", root) if root is not None else (f"${env}", os.environ.get(env) or None)
+    if base is None:
+        return None
+    base = Path(base)
+    missing = [f for f in must_contain if not (base / f).exists()]
+    if missing:
+        what = "does not exist" if not base.is_dir() else f"lacks {', '.join(missing)}"
+        raise FileNotFoundError(f"{source} {base} {what}. {hint}")
+    return base
+
+
+def _download_failed(what: str, err: Exception, hint: str) -> FileNotFoundError:
+    """The error for a failed download (offline, proxy, ...): the cause plus the offline fixes."""
+    return FileNotFoundError(f"{what} is not on this machine and downloading it failed "
+                             f"({type(err).__name__}: {err}). {hint}")
+
+
 # ----------------------------------------------------------------------------- Fashion-MNIST
 _FMNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
                  "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 _FMNIST_MEAN, _FMNIST_STD = 0.2860, 0.3530
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """Read a (gzipped) IDX file into a uint8 array."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
+_FMNIST_FIX = ("reinstall it (`apt-get install --reinstall dataset-fashion-mnist`) or set LLC_FMNIST_ROOT to a "
+               "folder holding intact copies of the four .gz files")
+
+
+def _read_idx(path: Path, fix: str = "fetch the file again") -> np.ndarray:
+    """Read a (gzipped) IDX file into a uint8 array; a damaged file -> ValueError naming it and ``fix``."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # truncated or not gzip at all
+        raise ValueError(f"{path} is damaged ({type(e).__name__}: {e}); {fix}") from e
+    if len(raw) < 4 or len(raw) < 4 + 4 * raw[3]:
+        raise ValueError(f"{path} is empty or truncated ({len(raw)} bytes after decompression); {fix}")
     magic, ndim = int.from_bytes(raw[:4], "big"), raw[3]
     if magic >> 8 != 0x08:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {magic:#x})")
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {magic:#x}); {fix}")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path} is truncated: {data.size} bytes for shape {dims}")
+        raise ValueError(f"{path} is truncated: {data.size} bytes for shape {dims}; {fix}")
     return data.reshape(dims)
 
 
 def _fmnist_root(root: str | Path | None, download: bool) -> Path:
     need = [*_FMNIST_FILES["train"], *_FMNIST_FILES["test"]]
     tv_raw = DOWNLOAD_CACHE / "FashionMNIST" / "raw"
-    found = _first_existing([root, os.environ.get("LLC_FMNIST_ROOT"), DEBIAN_FMNIST, tv_raw], need)
+    hint = ("Install Fashion-MNIST with `apt-get update && apt-get install -y dataset-fashion-mnist` (files under "
+            f"{DEBIAN_FMNIST}), or put {', '.join(need)} in a folder and set LLC_FMNIST_ROOT to it (or pass root=), "
+            f"or put them in {tv_raw}.")
+    found = _named_root(root, "LLC_FMNIST_ROOT", need, hint) or _first_existing([DEBIAN_FMNIST, tv_raw], need)
     if found:
         return found
     if download:
         from torchvision.datasets import FashionMNIST
 
-        for train in (True, False):
-            FashionMNIST(str(DOWNLOAD_CACHE), train=train, download=True)
+        try:
+            for train in (True, False):
+                FashionMNIST(str(DOWNLOAD_CACHE), train=train, download=True)
+        except (OSError, RuntimeError) as e:  # URLError is an OSError; torchvision wraps it in RuntimeError
+            raise _download_failed("Fashion-MNIST", e, hint) from e
         return tv_raw
-    raise FileNotFoundError(
-        "Fashion-MNIST not found. Install it with `apt-get update && apt-get install -y "
-        "dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist), or put "
-        f"{', '.join(need)} in a folder and set LLC_FMNIST_ROOT to it, or pass download=True "
-        "(or set LLC_DOWNLOAD=1) to fetch it through torchvision."
-    )
+    raise FileNotFoundError(f"Fashion-MNIST not found. {hint} Or pass download=True (or set LLC_DOWNLOAD=1) to "
+                            "fetch it through torchvision.")
 
 
 def _to_tensor_dataset(images: np.ndarray, labels: np.ndarray, mean: float, std: float) -> TensorDataset:
@@ -138,7 +186,7 @@ def load_fashion_mnist(root: str | Path | None = None, download: bool = False) -
     base = _fmnist_root(root, download)
     splits = {}
     for split, (img_f, lab_f) in _FMNIST_FILES.items():
-        images, labels = _read_idx(base / img_f), _read_idx(base / lab_f)
+        images, labels = _read_idx(base / img_f, _FMNIST_FIX), _read_idx(base / lab_f, _FMNIST_FIX)
         if images.shape[1:] != (28, 28) or len(images) != len(labels):
             raise ValueError(f"corrupt Fashion-MNIST files in {base}: images {images.shape}, labels {labels.shape}")
         splits[split] = _to_tensor_dataset(images, labels, _FMNIST_MEAN, _FMNIST_STD)
@@ -147,24 +195,16 @@ def load_fashion_mnist(root: str | Path | None = None, download: bool = False) -
 
 
 # ----------------------------------------------------------------------------- Omniglot subset
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_omniglot(dest: Path) -> Path:
     """Download the two reduced background archives into ``dest``, checking each sha256."""
     dest.mkdir(parents=True, exist_ok=True)
     for name, digest in OMNIGLOT_ARCHIVES.items():
         target = dest / name
-        if target.exists() and _sha256(target) == digest:
+        if target.exists() and file_sha256(target) == digest:
             continue
         tmp = target.with_suffix(".part")
         urllib.request.urlretrieve(OMNIGLOT_URL.format(name=name), tmp)
-        if _sha256(tmp) != digest:
+        if file_sha256(tmp) != digest:
             tmp.unlink()
             raise ValueError(f"downloaded {name} does not match its sha256 {digest}")
         os.replace(tmp, target)
@@ -173,16 +213,19 @@ def fetch_omniglot(dest: Path) -> Path:
 
 def _omniglot_root(root: str | Path | None, download: bool) -> Path:
     need = list(OMNIGLOT_ARCHIVES)
-    found = _first_existing([root, os.environ.get("LLC_OMNIGLOT_ROOT"), DOWNLOAD_CACHE / "omniglot"], need)
+    cache = DOWNLOAD_CACHE / "omniglot"
+    hint = (f"Point LLC_OMNIGLOT_ROOT (or the root argument) at the folder holding {need} (in this project: "
+            f"../shared/data/omniglot), or put them in {cache}.")
+    found = _named_root(root, "LLC_OMNIGLOT_ROOT", need, hint) or _first_existing([cache], need)
     if found:
         return found
     if download:
-        return fetch_omniglot(DOWNLOAD_CACHE / "omniglot")
-    raise FileNotFoundError(
-        f"Omniglot archives {need} not found. Point LLC_OMNIGLOT_ROOT (or the root argument) at the "
-        "folder holding them (in this project: ../shared/data/omniglot), or pass download=True "
-        "(or set LLC_DOWNLOAD=1) to fetch them from the public Omniglot repository."
-    )
+        try:
+            return fetch_omniglot(cache)
+        except OSError as e:  # URLError (offline) is an OSError
+            raise _download_failed("The Omniglot subset", e, hint) from e
+    raise FileNotFoundError(f"Omniglot archives {need} not found. {hint} Or pass download=True (or set "
+                            "LLC_DOWNLOAD=1) to fetch them from the public Omniglot repository.")
 
 
 @lru_cache(maxsize=4)
@@ -192,7 +235,7 @@ def _read_omniglot(root: Path, size: int, check: bool) -> tuple[np.ndarray, np.n
 
     records: dict[tuple[str, str, int], bytes] = {}
     for name, digest in OMNIGLOT_ARCHIVES.items():
-        if check and _sha256(root / name) != digest:
+        if check and file_sha256(root / name) != digest:
             raise ValueError(f"{root / name} is corrupt (sha256 differs from {digest}); fetch it again")
         with zipfile.ZipFile(root / name) as zf:
             for info in zf.infolist():
@@ -268,9 +311,10 @@ def load_cifar(name: str = "cifar10", root: str | Path | None = None, download: 
     try:
         train = cls(str(base), train=True, download=download, transform=T.Compose([*aug, T.ToTensor(), norm]))
         test = cls(str(base), train=False, download=download, transform=T.Compose([T.ToTensor(), norm]))
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:  # not there, or (download=True) offline: URLError is an OSError
         raise FileNotFoundError(f"{name} not found under {base}: set LLC_CIFAR_ROOT to the folder torchvision "
-                                f"downloaded it into, or pass download=True ({e})") from e
+                                f"downloaded it into, or pass download=True on a machine with internet "
+                                f"({type(e).__name__}: {e})") from e
     return DataBundle(_mark_augment(name, augment, train, test), train, test, list(train.classes), None, (3, 32, 32))
 
 
@@ -311,6 +355,105 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool | Non
     return DATASETS[name](root=root, download=download, **kw)
 
 
+# ----------------------------------------------------------------------------- validation
+VALIDATION_ITEMS = 16  # items read per split to check a lazily loaded data set
+
+
+def check_labels(y, num_classes: int, where: str = "labels") -> None:
+    """Labels (N,) (numpy or torch) must be integer class indices in [0, num_classes).
+
+    Raises TypeError for a non-integer dtype (e.g. float labels) and ValueError for labels
+    out of range; ``where`` names them in the message (e.g. "toy test split labels").
+    """
+    if isinstance(y, torch.Tensor):
+        integer = not (y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool)
+    else:
+        y = np.asarray(y)
+        integer = np.issubdtype(y.dtype, np.integer)
+    if not integer:
+        raise TypeError(f"{where} must be integer class indices; got dtype {y.dtype} "
+                        "(convert with .long() or .astype(np.int64))")
+    if y.numel() if isinstance(y, torch.Tensor) else y.size:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(f"{where} must lie in [0, {num_classes}); got range [{lo}, {hi}]")
+
+
+def _cheap_labels(ds: Dataset) -> np.ndarray | torch.Tensor | None:
+    """Every label of ``ds`` when known without reading images (tensors, ``targets``), else None."""
+    if isinstance(ds, TensorDataset):
+        return ds.tensors[1]
+    if isinstance(ds, Subset):
+        base = _cheap_labels(ds.dataset)
+        return None if base is None else base[np.asarray(ds.indices, dtype=np.int64)]
+    targets = getattr(ds, "targets", None)
+    return None if targets is None else np.asarray(targets)
+
+
+def _require_tensor(x, where: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{where} yields images of type {type(x).__name__}; the models take float torch tensors "
+                        "(C, H, W): convert with torch.from_numpy(...).float() or a ToTensor transform")
+
+
+def _check_images(x, shape: tuple[int, ...], where: str) -> None:
+    """x (N, *shape): a float tensor with finite values."""
+    _require_tensor(x, where)
+    if not x.is_floating_point():
+        raise TypeError(f"{where} holds {x.dtype} images; the models take float images: convert them "
+                        "(e.g. x.float() / 255, then normalise)")
+    if tuple(x.shape[1:]) != shape:
+        raise ValueError(f"{where} holds images of shape {tuple(x.shape[1:])}, but the bundle's image_shape is "
+                         f"{shape}")
+    bad = ~torch.isfinite(x.reshape(len(x), -1)).all(dim=1)
+    if bad.any():
+        raise ValueError(f"{where} holds {int(bad.sum())} image(s) with NaN or inf values (first at position "
+                         f"{int(bad.nonzero()[0])}): clean or drop them before training")
+
+
+def _sampled_items(ds: Dataset, where: str) -> tuple[torch.Tensor, list]:
+    """Up to VALIDATION_ITEMS evenly spaced items of a lazy data set: (images stacked, labels)."""
+    idx = np.unique(np.linspace(0, len(ds) - 1, min(len(ds), VALIDATION_ITEMS)).astype(int))
+    with torch.random.fork_rng(devices=[]):  # random augmentation must not move the caller's stream
+        items = [ds[int(i)] for i in idx]
+    xs = [x for x, _ in items]
+    for x in xs:
+        _require_tensor(x, where)
+    if len({tuple(x.shape) for x in xs}) > 1:
+        raise ValueError(f"{where} yields images of different shapes {sorted({tuple(x.shape) for x in xs})}")
+    return torch.stack(xs), [y for _, y in items]
+
+
+def validate_bundle(bundle: DataBundle) -> None:
+    """Check a bundle where it is made (``DataBundle.__post_init__``), once.
+
+    Per split: at least one example; images float tensors of shape ``image_shape`` with
+    finite values; labels integer class indices in [0, num_classes). In-memory splits
+    (TensorDataset and subsets of it) are checked in full; lazily loaded ones (ImageFolder,
+    CIFAR) on ``VALIDATION_ITEMS`` evenly spaced items, plus all their ``targets``.
+    Raises TypeError / ValueError naming the bundle, the split and the fix.
+    """
+    if bundle.num_classes < 1:
+        raise ValueError(f"{bundle.name}: the bundle has no classes (class_names is empty)")
+    shape = bundle.image_shape
+    if not shape or not all(isinstance(d, (int, np.integer)) and d >= 1 for d in shape):
+        raise ValueError(f"{bundle.name}: image_shape must be positive ints, e.g. (C, H, W); got {shape}")
+    for split in ("train", "test"):
+        ds, where = getattr(bundle, split), f"{bundle.name} {split} split"
+        if len(ds) == 0:
+            raise ValueError(f"the {where} is empty: check the data root and the subset sizes (both must be >= 1)")
+        base = ds.dataset if isinstance(ds, Subset) else ds
+        if isinstance(base, TensorDataset):
+            x = base.tensors[0] if ds is base else base.tensors[0][np.asarray(ds.indices, dtype=np.int64)]
+            labels, sampled = _cheap_labels(ds), None
+        else:
+            x, sampled = _sampled_items(ds, where)
+            labels = _cheap_labels(ds)
+        _check_images(x, shape, where)
+        check_labels(labels if labels is not None else torch.as_tensor(sampled), bundle.num_classes,
+                     f"{where} labels")
+
+
 # ----------------------------------------------------------------------------- subsets
 def _labels_of(ds: Dataset) -> np.ndarray:
     if isinstance(ds, TensorDataset):
@@ -322,10 +465,26 @@ def _labels_of(ds: Dataset) -> np.ndarray:
     return np.array([int(ds[i][1]) for i in range(len(ds))])
 
 
+FULL_HASH_BYTES = 1 << 30  # image folders up to this size have every file's bytes hashed
+SAMPLED_FILES = 1024  # larger folders: the bytes of this many files, evenly spaced in sorted order
+SAMPLED_ITEMS = 64  # other lazy data sets: this many items, read with a fixed seed
+
+
 def fingerprint(ds: Dataset) -> str:
-    """A short hash of a split's content (labels and a strided sample of the images for
-    in-memory sets; the base set's fingerprint and the indices for a Subset; the size and
-    root otherwise), so that cache keys tell apart two subsets of the same size."""
+    """A short hash of a split's content and of every setting that shapes what it yields,
+    so that a cache key changes when either does.
+
+    - in-memory (TensorDataset): every label and a strided sample of about 64 images;
+    - Subset: the base set's fingerprint and the indices;
+    - folders (``samples``, e.g. ImageFolder): every file's relative path, class and size,
+      plus every file's bytes (sha256) up to ``FULL_HASH_BYTES`` in all; beyond that, every
+      file's modification time and the bytes of ``SAMPLED_FILES`` evenly spaced files;
+    - sets held as an array (``data``, e.g. CIFAR): all of its bytes and the targets;
+    - anything else: ``SAMPLED_ITEMS`` items read under a fixed seed.
+    Folders, arrays and others also hash ``repr`` of ``transform`` and ``target_transform``
+    (sizes, crops, augmentation; memory addresses removed), so another ``size`` or
+    augmentation setting gives another key.
+    """
     h = hashlib.sha1()
     if isinstance(ds, TensorDataset):
         x, y = ds.tensors[0], ds.tensors[1]
@@ -335,8 +494,61 @@ def fingerprint(ds: Dataset) -> str:
         h.update(fingerprint(ds.dataset).encode())
         h.update(np.asarray(ds.indices, dtype=np.int64).tobytes())
     else:
-        h.update(f"{type(ds).__name__}:{len(ds)}:{getattr(ds, 'root', '')}".encode())
+        h.update(f"{type(ds).__name__}:{len(ds)}".encode())
+        h.update(_content_digest(ds).encode())
+        h.update(_transform_settings(ds).encode())
     return h.hexdigest()[:16]
+
+
+def _transform_settings(ds: Dataset) -> str:
+    """repr of the transforms a data set applies, without memory addresses (stable across runs)."""
+    text = "|".join(repr(getattr(ds, a, None)) for a in ("transform", "target_transform"))
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+
+
+def _content_digest(ds: Dataset) -> str:
+    """sha256 of a lazy data set's content (see :func:`fingerprint`), computed once per object."""
+    memo = getattr(ds, "_llc_content_digest", None)
+    if memo is not None and memo[0] == len(ds):
+        return memo[1]
+    if hasattr(ds, "samples"):
+        digest = _files_digest([(Path(p), int(c)) for p, c in ds.samples], Path(getattr(ds, "root", "/")))
+    elif isinstance(getattr(ds, "data", None), np.ndarray):
+        h = hashlib.sha256(np.ascontiguousarray(ds.data).tobytes())
+        h.update(np.asarray(getattr(ds, "targets", []), dtype=np.int64).tobytes())
+        digest = h.hexdigest()
+    else:
+        digest = _items_digest(ds)
+    try:
+        ds._llc_content_digest = (len(ds), digest)
+    except AttributeError:  # objects that refuse attributes are re-hashed next time
+        pass
+    return digest
+
+
+def _files_digest(samples: list[tuple[Path, int]], root: Path) -> str:
+    stats = [p.stat() for p, _ in samples]
+    full = sum(st.st_size for st in stats) <= FULL_HASH_BYTES
+    hashed = set(range(len(samples))) if full else set(np.linspace(0, len(samples) - 1, SAMPLED_FILES).astype(int))
+    h = hashlib.sha256(b"full" if full else b"sampled")
+    for i, ((path, cls), st) in enumerate(zip(samples, stats)):
+        h.update(f"{os.path.relpath(path, root)}\0{cls}\0{st.st_size}\0".encode())
+        if not full:
+            h.update(str(st.st_mtime_ns).encode())
+        if i in hashed:
+            h.update(file_sha256(path).encode())
+    return h.hexdigest()
+
+
+def _items_digest(ds: Dataset) -> str:
+    h = hashlib.sha256()
+    with torch.random.fork_rng(devices=[]):  # random transforms must not move the caller's stream
+        torch.manual_seed(0)
+        for i in np.unique(np.linspace(0, len(ds) - 1, min(len(ds), SAMPLED_ITEMS)).astype(int)):
+            x, y = ds[int(i)]
+            h.update(np.ascontiguousarray(torch.as_tensor(x).numpy()).tobytes())
+            h.update(str(int(y)).encode())
+    return h.hexdigest()
 
 
 def take(ds: Dataset, idx: np.ndarray) -> Dataset:

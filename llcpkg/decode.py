@@ -22,6 +22,8 @@ Conventions (shared by the whole package)
   (uint8/16/32/64 for k <= 64, several uint64 words beyond), see :class:`PackedCodes`.
 * Every function takes numpy arrays and returns numpy arrays; torch tensors are accepted
   wherever codes or scores are (converted with ``.detach().cpu().numpy()``).
+* Real inputs (scores, MIPS queries and codebooks) must be finite: NaN or inf raises
+  ValueError rather than decoding to an arbitrary class.
 
 Tie policies (``tie=``; MHD and ball use the same rule, so ball(r_max=k) == MHD exactly)
 -------------------------------------------------------------------------------------
@@ -97,6 +99,10 @@ def _as_real(x, name: str) -> np.ndarray:
         raise ValueError(f"{name} must have shape (n, k) with k >= 1; got shape {a.shape}")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise ValueError(f"{name} must be numeric; got dtype {a.dtype}")
+    if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
+        bad = int((~np.isfinite(a)).any(axis=1).sum())
+        raise ValueError(f"{name} holds NaN or inf values in {bad} of {len(a)} rows; decoders need finite "
+                         "scores (a model that diverged, or bad inputs?)")
     return a
 
 
@@ -117,7 +123,7 @@ def _check_tie(tie: str, scores, n: int, k: int):
 def signs_to_bits(x) -> np.ndarray:
     """Binary code of real values: (n, k) real (numpy or torch) -> (n, k) uint8, 1 where x >= 0.
 
-    sign(0) counts as +1 (bit 1); NaN gives bit 0. A 1-D input is treated as one code.
+    sign(0) counts as +1 (bit 1); NaN or inf raises ValueError. A 1-D input is one code.
     """
     a = _as_real(x, "x")
     return (a >= 0).astype(np.uint8)
@@ -239,11 +245,16 @@ def mips_decode(query_real, codebook, block: int = _BLOCK) -> np.ndarray:
     The codebook is used as given (pass B(C) = 2 * bits - 1 for binarised class codes). Ties:
     lowest class index (np.argmax). Computed over class blocks of about ``block`` logits
     per query block, in the inputs' common float dtype. Also the dense real-valued classifier
-    (features (n, d) x weights (L, d)).
+    (features (n, d) x weights (L, d)). No queries (0, k) -> an empty result; NaN or inf in
+    either input -> ValueError.
     """
     q, c = _as_real(query_real, "query_real"), _as_real(codebook, "codebook")
     if q.shape[1] != c.shape[1]:
         raise ValueError(f"query_real has k = {q.shape[1]} but codebook has k = {c.shape[1]}")
+    if len(c) < 1:
+        raise ValueError("the codebook has no classes")
+    if len(q) == 0:
+        return np.zeros(0, np.int64)
     dtype = np.result_type(q.dtype, c.dtype, np.float32)
     q, c = q.astype(dtype, copy=False), c.astype(dtype, copy=False)
     n, L = len(q), len(c)

@@ -15,8 +15,8 @@ import torch
 
 from . import decode
 from .codebooks import codebook_stats
-from .data import DataBundle, load_dataset, subset
-from .models import ModelConfig
+from .data import DataBundle, check_labels, load_dataset, subset
+from .models import ModelConfig, check_code_length
 from .profiles import Profile
 from .train import TrainConfig, Trained, predict, train_baseline, train_phase1, train_phase2
 
@@ -76,7 +76,11 @@ class LLCRun:
 
 def run_llc(data: DataBundle, profile: Profile, bits: int, seed: int = 0, codebook: np.ndarray | None = None,
             warm_start: bool = True, phase2: bool = True, configs: dict[str, TrainConfig] | None = None) -> LLCRun:
-    """Baseline → phase 1 (warm-started from the baseline's backbone) → phase 2, each cached."""
+    """Baseline → phase 1 (warm-started from the baseline's backbone) → phase 2, each cached.
+
+    ``bits`` is checked before anything trains: an int >= 1, with a warning when it is below
+    ceil(log2 L) (classes would have to share codes)."""
+    check_code_length(bits, data.num_classes)
     cfgs = configs or stage_configs(profile, len(data.train), seed)
     model_cfg = ModelConfig(backbone=profile.backbone, width=profile.width, bits=bits, logit_scale=profile.logit_scale)
     base = train_baseline(data, model_cfg, cfgs["baseline"], profile.cache_dir)
@@ -101,9 +105,11 @@ def classification_metrics(out: dict[str, np.ndarray], tie: str = "lowest") -> d
     Linear head: ``accuracy`` (argmax). LLC head: ``mips`` (argmax of B(C)·P F(x)), ``mhd``
     (ties broken by ``tie``), ``mhd_score`` (ties broken by the bits' real-valued scores),
     ``ed`` (unassigned count as errors), ``unassigned``, ``mhd_tie_rate`` (share of
-    queries with more than one nearest class code) and ``distinct_codes``.
+    queries with more than one nearest class code) and ``distinct_codes``. Labels outside
+    [0, L) raise ValueError before anything is computed.
     """
     y = out["labels"]
+    check_labels(y, len(out["class_bits"]) if "class_bits" in out else out["outputs"].shape[1], "evaluation labels")
     if "class_bits" not in out:
         return {"accuracy": float((out["outputs"].argmax(1) == y).mean())}
     codes, z = out["class_bits"], out["bit_logits"]

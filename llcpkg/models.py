@@ -11,12 +11,20 @@ head turns them into outputs. Heads:
 """
 from __future__ import annotations
 
+import math
+import numbers
+import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["sign_ste", "SmallCNN", "make_backbone", "LinearHead", "LLCHead", "Classifier", "ModelConfig", "build_model"]
+from . import checks
+
+__all__ = ["sign_ste", "SmallCNN", "make_backbone", "LinearHead", "LLCHead", "Classifier", "ModelConfig", "build_model",
+           "check_code_length", "BACKBONES"]
+
+BACKBONES = ("smallcnn", "resnet18", "resnet50")
 
 
 class _SignSTE(torch.autograd.Function):
@@ -34,6 +42,15 @@ class _SignSTE(torch.autograd.Function):
 def sign_ste(x: torch.Tensor) -> torch.Tensor:
     """Binarise to {−1, +1} (0 → +1) with the straight-through (identity) gradient."""
     return _SignSTE.apply(x)
+
+
+def _check_images(x: torch.Tensor, in_channels: int, who: str) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        what = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"{who} expects float image tensors (B, {in_channels}, H, W); got {what}: convert with "
+                        "torch.as_tensor(x).float() (and normalise uint8 images, e.g. / 255)")
+    if x.dim() != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"{who} expects images (B, {in_channels}, H, W); got shape {tuple(x.shape)}")
 
 
 def _conv_block(cin: int, cout: int) -> nn.Sequential:
@@ -56,8 +73,7 @@ class SmallCNN(nn.Module):
         self.out_dim = 4 * w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"SmallCNN expects images (B, {self.in_channels}, H, W); got shape {tuple(x.shape)}")
+        _check_images(x, self.in_channels, "SmallCNN")
         return self.features(x)
 
 
@@ -76,8 +92,7 @@ class _TorchvisionBackbone(nn.Module):
         self.net, self.in_channels = net, in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{type(self).__name__} expects (B, {self.in_channels}, H, W); got {tuple(x.shape)}")
+        _check_images(x, self.in_channels, type(self).__name__)
         return self.net(x)
 
 
@@ -173,6 +188,27 @@ class ModelConfig:
     head: str = "linear"  # linear | llc
     bits: int = 0  # k, for the llc head
     logit_scale: str = "sqrt"  # llc head: "sqrt" (logits / sqrt(k)) or "none" (the official code)
+
+    def __post_init__(self):
+        checks.require_choice(self, "backbone", BACKBONES)
+        checks.require_int(self, "width", minimum=1)
+        checks.require_choice(self, "head", ("linear", "llc"))
+        checks.require_int(self, "bits", minimum=1 if self.head == "llc" else 0)
+        checks.require_choice(self, "logit_scale", LOGIT_SCALES)
+
+
+def check_code_length(bits, num_classes: int) -> None:
+    """k must be an int >= 1 (TypeError / ValueError); warn when k < ceil(log2 L), since then
+    some classes must share a code and no decoder can tell them apart."""
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
+        raise TypeError(f"bits must be an int; got {bits!r} ({type(bits).__name__})")
+    if bits < 1:
+        raise ValueError(f"bits must be >= 1, got {bits}")
+    need = math.ceil(math.log2(num_classes)) if num_classes > 1 else 1
+    if bits < need:
+        warnings.warn(f"bits = {bits} < ceil(log2 {num_classes}) = {need}: {num_classes} classes cannot all get "
+                      f"distinct {bits}-bit codes (at most {2 ** bits}), so some are indistinguishable",
+                      UserWarning, stacklevel=3)
 
 
 def build_model(cfg: ModelConfig, in_channels: int, num_classes: int, codebook: torch.Tensor | None = None) -> Classifier:

@@ -108,6 +108,15 @@ def all_sum(*values: float, device: str = "cpu") -> list[float]:
     return t.tolist()
 
 
+def all_max(x: torch.Tensor) -> torch.Tensor:
+    """The element-wise maximum of ``x`` over the ranks (``x`` itself in one process)."""
+    if current() is None:
+        return x
+    x = x.clone()
+    dist.all_reduce(x, op=dist.ReduceOp.MAX)
+    return x
+
+
 # ----------------------------------------------------------------------------- data
 def rank_batches(ds: Dataset, batch_size: int, seed: int, epoch: int, ctx: Parallel
                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from . import checks
+from .models import BACKBONES
 from .results import project_root
 
 __all__ = ["Profile", "PROFILES", "get_profile", "default_profile_name"]
@@ -44,6 +46,16 @@ class Profile:
     def scaled_lr(self, lr: float) -> float:
         """``lr`` for this profile's batch size: lr × batch_size / lr_batch (linear scaling rule)."""
         return lr * self.batch_size / self.lr_batch if self.lr_batch else lr
+
+    def __post_init__(self):
+        checks.require_str(self, "name")
+        checks.require_int(self, "train_subset", minimum=1, optional=True)
+        checks.require_int(self, "test_subset", minimum=1, optional=True)
+        for field in ("baseline_epochs", "phase1_epochs", "phase2_epochs", "batch_size", "width"):
+            checks.require_int(self, field, minimum=1)
+        checks.require_str(self, "device")
+        checks.require_choice(self, "backbone", BACKBONES)
+        checks.require_bool(self, "channels_last")
 
     @property
     def results_dir(self) -> Path:

@@ -8,10 +8,15 @@ Stages (Kusupati et al. 2021, §3):
   true class's bits (B(C)_y + 1)/2 — k independent binary problems.
 
 Each stage is cached under a key of (data set, stage, configs, parent stage) in
-``cache_dir``: a rerun loads the finished checkpoint instead of training, and an
-interrupted stage resumes from its last finished epoch (``*.partial.pt``). Files are
-written to a temporary name and renamed, so nothing half-written is ever read back.
-Shuffling is seeded by (seed, epoch), so a resumed run equals an uninterrupted one.
+``cache_dir`` (:mod:`llcpkg.cache`): a rerun loads the finished checkpoint instead of
+training, and an interrupted stage resumes from its last finished epoch (``*.partial.pt``).
+Every checkpoint is verified against its sha256 before use; a damaged one is moved aside
+as ``*.corrupt`` and the stage retrains. Shuffling is seeded by (seed, epoch), so a
+resumed run equals an uninterrupted one.
+
+Every step's loss is checked for finiteness (accumulated on the device, read back every
+``CHECK_EVERY`` steps and at each epoch's end): a NaN or inf loss stops training with
+:class:`NonFiniteLoss` naming the stage, epoch and batch, and nothing is cached.
 
 Under ``torchrun`` (an initialised process group) ``fit`` trains data-parallel with
 DistributedDataParallel and only rank 0 writes checkpoints: see :mod:`llcpkg.parallel`.
@@ -20,10 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
-import json
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -34,14 +37,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
-from . import parallel
-from .data import DataBundle, fingerprint
-from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_model
-from .results import atomic_write
+from . import checks, parallel
+from .cache import CACHE_VERSION, checkpoint_path, discard, load_checkpoint, partial_path, save_checkpoint, stage_key
+from .data import DataBundle, check_labels, fingerprint
+from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_model, check_code_length
 
 __all__ = ["TrainConfig", "Trained", "LOSSES", "fit", "iterate_batches", "predict", "run_stage",
            "train_baseline", "train_phase1", "train_phase2", "stage_key", "set_seed", "data_id",
-           "CACHE_VERSION"]
+           "CACHE_VERSION", "NonFiniteLoss", "check_labels"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,24 @@ class TrainConfig:
     # fp32 | bf16 | fp16: torch.autocast on CUDA (fp16 with a GradScaler); enters cache keys only when not fp32
     precision: str = field(default="fp32", metadata={"key": "unless-default"})
 
+    def __post_init__(self):
+        checks.require_int(self, "epochs", minimum=1)
+        checks.require_real(self, "lr", gt=0)
+        checks.require_int(self, "batch_size", minimum=1)
+        checks.require_real(self, "momentum", ge=0, lt=1)
+        checks.require_real(self, "weight_decay", ge=0)
+        checks.require_real(self, "label_smoothing", ge=0, lt=1)
+        checks.require_int(self, "seed", minimum=0)
+        checks.require_str(self, "device")
+        try:
+            torch.device(self.device)
+        except RuntimeError as e:
+            raise ValueError(f"TrainConfig.device {self.device!r} is not a torch device ({e})") from e
+        checks.require_bool(self, "channels_last")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"TrainConfig.precision must be fp32, bf16 or fp16; got {self.precision!r}")
+
+
 
 @dataclass
 class Trained:
@@ -73,11 +94,6 @@ def set_seed(seed: int) -> None:
     """Seed torch and numpy (the only sources of randomness in training)."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def check_labels(y: torch.Tensor, num_classes: int) -> None:
-    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}); got range [{int(y.min())}, {int(y.max())}]")
 
 
 # ----------------------------------------------------------------------------- losses
@@ -144,6 +160,51 @@ def _epoch_batches(ds: Dataset, cfg: TrainConfig, epoch: int, ctx: parallel.Para
     return ((x, y, 1.0) for x, y in iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch))
 
 
+CHECK_EVERY = 64  # steps between host reads of the on-device finiteness flag (each read is a sync)
+
+
+class NonFiniteLoss(FloatingPointError):
+    """Training met a NaN or inf loss (or ended with non-finite weights); nothing was cached.
+
+    ``stage``, ``epoch`` and ``batch`` (1-based; batch None for the weights) say where.
+    """
+
+    def __init__(self, stage: str, epoch: int, epochs: int, batch: int | None, batches: int):
+        self.stage, self.epoch, self.batch = stage, epoch, batch
+        what = (f"the training loss is NaN or inf at epoch {epoch}/{epochs}, batch {batch}/{batches}"
+                if batch is not None else f"the weights are NaN or inf after epoch {epoch}/{epochs}")
+        super().__init__(f"{stage}: {what}. Training stopped and nothing was cached. Check the data for NaN/inf "
+                         "values or lower the learning rate.")
+
+
+class _LossMeter:
+    """One epoch's sum of loss × batch size and its first non-finite step, kept on the device
+    so that checking every step's loss needs no host synchronisation until :meth:`check`."""
+
+    def __init__(self, device: torch.device):
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.total = torch.zeros((), dtype=dtype, device=device)
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        self.steps = self.count = 0
+
+    def add(self, loss: torch.Tensor, n: int) -> None:
+        loss = loss.detach()
+        self.total += loss.to(self.total.dtype) * n
+        new_bad = ~torch.isfinite(loss) & (self.first_bad < 0)
+        self.first_bad = torch.where(new_bad, self.steps, self.first_bad)
+        self.steps, self.count = self.steps + 1, self.count + n
+
+    def check(self, stage: str, epoch: int, epochs: int, batches: int) -> None:
+        """Raise :class:`NonFiniteLoss` if any step so far had a non-finite loss (on any rank:
+        under torchrun every rank reads the same flag, so all of them stop together)."""
+        first = int(parallel.all_max(self.first_bad))
+        if first >= 0:
+            raise NonFiniteLoss(stage, epoch + 1, epochs, first + 1, batches)
+
+    def mean(self) -> float:
+        return float(self.total) / max(self.count, 1)
+
+
 def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
         partial: Path | None = None, desc: str = "train", stop_after: int | None = None,
         progress: bool = True) -> list[float]:
@@ -151,7 +212,8 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
 
     ``progress``: show a progress bar per epoch (off for many short fits, e.g. on features).
 
-    ``partial``: a checkpoint file written after every epoch and resumed from if present.
+    ``partial``: a checkpoint file written after every epoch and resumed from if present
+    (and verified, see :mod:`llcpkg.cache`).
     ``stop_after``: stop (as if interrupted) after this many epochs of this call — for tests.
 
     Distributed mode (a torch.distributed process group is initialised, e.g. by torchrun):
@@ -159,7 +221,12 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
     DistributedDataParallel with synchronised BatchNorm, the epoch loss is all-reduced and
     only rank 0 writes ``partial``. W processes with per-rank batch B/W give the weights of
     one with batch B up to float rounding (conditions in :mod:`llcpkg.parallel`).
+
+    Raises ValueError for an empty ``ds`` and :class:`NonFiniteLoss` (``desc`` = the stage)
+    when a step's loss is NaN or inf, before the epoch's partial checkpoint is written.
     """
+    if len(ds) == 0:
+        raise ValueError(f"{desc}: the training split is empty; nothing to train on")
     ctx = parallel.current()
     steps_per_epoch = -(-len(ds) // cfg.batch_size)
     opt, sched = _optimizer(model, cfg, cfg.epochs * steps_per_epoch)
@@ -168,8 +235,8 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
     device = torch.device(cfg.device)
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=fmt)  # before loading, so the optimiser state lands on the device
-    if partial is not None and partial.exists():
-        state = torch.load(partial, weights_only=False, map_location=device)
+    state = _load_verified(partial, weights_only=False, map_location=device)
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
@@ -180,7 +247,7 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
         if stop_after is not None and epoch - start >= stop_after:
             break
         model.train()
-        total, count = 0.0, 0
+        meter = _LossMeter(device)
         # TQDM_DISABLE=1 (make reproduce) is honoured here: an explicit disable= overrides tqdm's own reading of it
         bar = tqdm(_epoch_batches(ds, cfg, epoch, ctx),
                    total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2,
@@ -195,15 +262,15 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
             scaler.step(opt)
             scaler.update()
             sched.step()
-            total += float(loss.detach()) * len(y)
-            count += len(y)
-        if ctx is not None:
-            total, count = parallel.all_sum(total, count, device=cfg.device)
+            meter.add(loss, len(y))
+            if meter.steps % CHECK_EVERY == 0:
+                meter.check(desc, epoch, cfg.epochs, steps_per_epoch)
+        meter.check(desc, epoch, cfg.epochs, steps_per_epoch)
+        total, count = parallel.all_sum(float(meter.total), meter.count, device=cfg.device)
         history.append(total / max(count, 1))
         if partial is not None and parallel.is_writer():
-            snapshot = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "epoch": epoch + 1, "history": history}
-            atomic_write(partial, lambda p: torch.save(snapshot, p))
+            save_checkpoint(partial, {"model": model.state_dict(), "opt": opt.state_dict(),
+                                      "sched": sched.state_dict(), "epoch": epoch + 1, "history": history})
         parallel.barrier()
     if wrapped is not None:
         parallel.unwrap(wrapped)
@@ -238,31 +305,8 @@ def predict(model: Classifier, ds: Dataset, batch_size: int = 1024, device: str 
 
 
 # ----------------------------------------------------------------------------- cached stages
-CACHE_VERSION = 1  # bump when a change to the code makes old checkpoints wrong
-
-
-def stage_key(**parts) -> str:
-    """A short stable hash of the parts (dataclasses, numbers, strings, arrays) and CACHE_VERSION."""
-    def norm(v):
-        if hasattr(v, "__dataclass_fields__"):
-            return _key_fields(v)
-        if isinstance(v, (np.ndarray, torch.Tensor)):
-            return hashlib.sha1(np.ascontiguousarray(np.asarray(v, dtype=np.float32)).tobytes()).hexdigest()
-        return v
-
-    parts = {**parts, "cache_version": CACHE_VERSION}
-    blob = json.dumps({k: norm(v) for k, v in parts.items()}, sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def _key_fields(v) -> dict:
-    """``asdict(v)`` less the fields marked ``key="unless-default"`` that hold their default,
-    so that adding such a field leaves every earlier cache key as it was."""
-    d = asdict(v)
-    for f in fields(v):
-        if f.metadata.get("key") == "unless-default" and d[f.name] == f.default:
-            del d[f.name]
-    return d
+# CACHE_VERSION and stage_key live in llcpkg.cache (one version for every cached stage);
+# they are re-exported here for code that imported them from train.
 
 
 def data_id(data: DataBundle) -> dict:
@@ -272,27 +316,44 @@ def data_id(data: DataBundle) -> dict:
 
 
 
+def _load_verified(path: Path | None, **kw):
+    """:func:`llcpkg.cache.load_checkpoint` that, under torchrun, lets rank 0 verify (and move
+    aside a damaged file) before the other ranks read, so no two ranks race on one file."""
+    state = load_checkpoint(path, **kw) if parallel.is_writer() else None
+    parallel.barrier()
+    return state if parallel.is_writer() else load_checkpoint(path, **kw)
+
+
 def run_stage(stage: str, key: str, model: nn.Module, ds: Dataset, loss: str | Callable, cfg: TrainConfig,
               cache_dir: Path | str | None, stop_after: int | None = None) -> Trained:
     """Train ``model`` with ``loss`` (a name in ``LOSSES`` or a callable ``loss(model, x, y, cfg)``)
-    unless ``cache_dir/{stage}-{key}.pt`` exists; load it if so. ``key`` must identify
-    everything that shapes the result (use :func:`stage_key`), the loss included."""
-    path = Path(cache_dir) / f"{stage}-{key}.pt" if cache_dir is not None else None
-    if path is not None and path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
+    unless ``cache_dir/{stage}-{key}.pt`` holds a verified checkpoint; load it if so (a damaged
+    one is moved aside and the stage retrains). ``key`` must identify everything that shapes
+    the result (use :func:`stage_key`), the loss included. A non-finite loss or final weights
+    raise :class:`NonFiniteLoss` and leave no checkpoint, partial or final. Under torchrun only
+    rank 0 writes; the other ranks wait for it and then load the same file."""
+    path = checkpoint_path(cache_dir, stage, key) if cache_dir is not None else None
+    state = _load_verified(path)
+    if state is not None:
+        model.load_state_dict(state)
         return Trained(model.eval(), key)
-    partial = path.with_name(path.name.replace(".pt", ".partial.pt")) if path is not None else None
+    partial = partial_path(path) if path is not None else None
     loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
-    history = fit(model, ds, loss_fn, cfg, partial=partial, desc=stage, stop_after=stop_after)
+    try:
+        history = fit(model, ds, loss_fn, cfg, partial=partial, desc=stage, stop_after=stop_after)
+        if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point()):
+            raise NonFiniteLoss(stage, len(history), cfg.epochs, None, 0)
+    except NonFiniteLoss:
+        if partial is not None and parallel.is_writer():
+            discard(partial)
+        raise
     if path is not None and len(history) >= cfg.epochs:
         if parallel.is_writer():  # rank 0 (or the only process) writes; the other ranks then load it
-            state = {k: v.cpu() for k, v in model.state_dict().items()}
-            atomic_write(path, lambda p: torch.save(state, p))
-            if partial.exists():
-                partial.unlink()
+            save_checkpoint(path, {k: v.cpu() for k, v in model.state_dict().items()})
+            discard(partial)
         parallel.barrier()
         if not parallel.is_writer():
-            model.load_state_dict(torch.load(path, weights_only=True))
+            model.load_state_dict(load_checkpoint(path))
     return Trained(model, key)
 
 
@@ -317,9 +378,8 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
     bits and MHD reached 35.2%; with N(0, 2/k) 596 bits and 48.2%, in one side run). With
     both a codebook and a linear-head warm start, P starts from :func:`init_projector`.
     """
+    check_code_length(model_cfg.bits, data.num_classes)
     model_cfg = replace(model_cfg, head="llc")
-    if model_cfg.bits < 1:
-        raise ValueError(f"bits must be >= 1, got {model_cfg.bits}")
     key = stage_key(stage="phase1", data=data_id(data), model=model_cfg, train=cfg,
                     parent=warm_start.key if warm_start else None,
                     codebook=codebook if codebook is not None else "kaiming-normal")
