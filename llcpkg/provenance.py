@@ -94,9 +94,13 @@ def notebook_entry(parameters: dict, wall_s: float) -> dict:
     return {"parameters": params, "seeds": seeds, "wall_s": round(float(wall_s), 3), "finished": now()}
 
 
-def record(root: Path, profile: str, device: str, notebooks: dict[str, dict]) -> dict:
-    """A whole provenance record for ``notebooks`` (``{stem: notebook_entry(...)}``)."""
-    commit, dirty = git_state(root)
+def record(root: Path, profile: str, device: str, notebooks: dict[str, dict],
+           git: tuple[str, bool] | None = None) -> dict:
+    """A whole provenance record for ``notebooks`` (``{stem: notebook_entry(...)}``).
+
+    ``git``: the (commit, dirty) state to record, taken before the notebooks ran (a notebook
+    may itself rewrite a tracked file, as 99 rewrites README's scoreboard); default: now."""
+    commit, dirty = git if git is not None else git_state(root)
     return {"commit": commit, "dirty": dirty, "profile": profile, "created": now(),
             "environment": environment(device), "notebooks": notebooks}
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .parameters import check_parameters, custom_parameters, read_parameters, run_name
 from .profiles import Profile, get_profile
-from .provenance import notebook_entry, record, update_provenance
+from .provenance import git_state, notebook_entry, record, update_provenance
 from .results import atomic_write, project_root, promote, relative_to_root
 
 __all__ = ["parse_params", "run_notebook", "strip_widget_state", "stamp_notebook", "absolute_path_cells",
@@ -155,6 +155,7 @@ def run_job(job: Job, profile: Profile) -> Path:
     and update ``provenance.json``; on failure delete what was staged. Return the executed notebook."""
     stage = job.results_dir / f".tmp-staging-{job.nb.stem}"
     shutil.rmtree(stage, ignore_errors=True)  # left behind by a killed run
+    code_state = git_state(project_root())  # before the run: 99_summary itself rewrites README.md
     t0 = time.time()
     try:
         with _environ(LLC_RESULTS=str(job.results_dir), LLC_STAGING=str(stage)):
@@ -165,7 +166,7 @@ def run_job(job: Job, profile: Profile) -> Path:
     wall = time.time() - t0
     promote(stage, job.results_dir)
     rec = record(project_root(), profile.name, profile.device,
-                 {job.nb.stem: notebook_entry({**job.defaults, **job.params}, wall)})
+                 {job.nb.stem: notebook_entry({**job.defaults, **job.params}, wall)}, git=code_state)
     stamp_notebook(out, job.nb, rec)
     update_provenance(job.results_dir / "provenance.json", rec)
     return out

@@ -60,3 +60,10 @@ def test_git_state_sees_a_modified_tracked_file_but_not_results(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_state(tmp_path) == (commit, True)
     assert git_state(tmp_path / "results" / "nowhere") == ("unknown", True)
+
+
+def test_record_keeps_the_code_state_taken_before_the_run(tmp_path):
+    """reproduce takes (commit, dirty) before a notebook runs, since 99_summary rewrites README.md."""
+    rec = record(tmp_path / "not-a-checkout", "cpu", "cpu", {"a": notebook_entry({}, 1.0)}, git=("c0ffee", False))
+    assert (rec["commit"], rec["dirty"]) == ("c0ffee", False)
+    assert (record(tmp_path / "not-a-checkout", "cpu", "cpu", {})["commit"]) == "unknown"
