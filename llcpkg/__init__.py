@@ -5,6 +5,7 @@ Modules: ``data`` (data sets), ``models`` (backbones, heads, straight-through si
 ``train`` (one loop, cached stages), ``decode`` (MIPS, MHD, ED, Hamming-ball decoders),
 ``experiments`` (the standard pipeline and evaluators), ``profiles`` (run sizes),
 ``results`` (atomic tables and figures), ``reproduce`` (papermill runner), ``report`` (the
-results as an offline HTML site).
+results as an offline HTML site), ``stats`` (intervals over seeds), ``verdicts`` (the verdict
+vocabulary and rules), ``runtimes`` (stage wall times for ``run_times.csv``).
 """
 __version__ = "0.1.0"
