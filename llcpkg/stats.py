@@ -68,13 +68,13 @@ class Interval:
         """The whole interval lies below ``x``: ``hi < x``."""
         return self.hi < x
 
-    def describe(self) -> str:
-        """The interval in words, for rule texts: ``"95% t-interval over 3 seeds"``."""
+    def describe(self, what: str = "the quantity") -> str:
+        """The interval of ``what`` in words, for rule texts: ``"the 95% t-interval of acc over 3 seeds"``."""
         if self.method == SINGLE:
-            return "value from 1 seed (no interval)"
+            return f"the value of {what} from 1 seed (no interval)"
         kind = {"t": "t-interval", "bootstrap": "percentile-bootstrap interval",
-                LOG_RATIO: "t-interval of the log ratio"}.get(self.method, f"{self.method} interval")
-        return f"{self.level:.0%} {kind} over {self.n} {'runs' if self.method == LOG_RATIO else 'seeds'}"
+                LOG_RATIO: "t-interval (on log ratios)"}.get(self.method, f"{self.method} interval")
+        return f"the {self.level:.0%} {kind} of {what} over {self.n} {'runs' if self.method == LOG_RATIO else 'seeds'}"
 
 
 def _as_values(values: Iterable[float], what: str = "values") -> np.ndarray:

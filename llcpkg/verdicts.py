@@ -66,34 +66,34 @@ def _decide(iv: Interval, holds: bool, fails: bool, rule: str, fmt: str, min_see
     return Verdict(_noted(kind, ["1 seed"] if iv.n < 2 else []), rule, format(iv, fmt), iv.n)
 
 
-def at_least(interval: Interval | float, threshold: float, what: str = "the value", unit: str = "",
+def at_least(interval: Interval | float, threshold: float, what: str = "the quantity", unit: str = "",
              fmt: str = ".3f", min_seeds: int = 1) -> Verdict:
     """Holds if the whole interval is ≥ ``threshold`` (lo ≥ t), does not hold if it is wholly
     below (hi < t), inconclusive if it straddles ``threshold``."""
     iv = _as_interval(interval)
-    rule = (f"holds if the {iv.describe()} of {what} lies at or above {threshold:{fmt}}{unit}, "
+    rule = (f"holds if {iv.describe(what)} lies at or above {threshold:{fmt}}{unit}, "
             f"does not hold if it lies below, inconclusive if it straddles it")
     return _decide(iv, iv.lo >= threshold, iv.below(threshold), rule, fmt, min_seeds)
 
 
-def at_most(interval: Interval | float, threshold: float, what: str = "the value", unit: str = "",
+def at_most(interval: Interval | float, threshold: float, what: str = "the quantity", unit: str = "",
             fmt: str = ".3f", min_seeds: int = 1) -> Verdict:
     """Holds if the whole interval is ≤ ``threshold`` (hi ≤ t), does not hold if it is wholly
     above (lo > t), inconclusive if it straddles ``threshold``."""
     iv = _as_interval(interval)
-    rule = (f"holds if the {iv.describe()} of {what} lies at or below {threshold:{fmt}}{unit}, "
+    rule = (f"holds if {iv.describe(what)} lies at or below {threshold:{fmt}}{unit}, "
             f"does not hold if it lies above, inconclusive if it straddles it")
     return _decide(iv, iv.hi <= threshold, iv.above(threshold), rule, fmt, min_seeds)
 
 
-def within(interval: Interval | float, lo: float, hi: float, what: str = "the value", unit: str = "",
+def within(interval: Interval | float, lo: float, hi: float, what: str = "the quantity", unit: str = "",
            fmt: str = ".3f", min_seeds: int = 1) -> Verdict:
     """Holds if the whole interval lies in the band ``[lo, hi]``, does not hold if it lies wholly
     outside it (disjoint), inconclusive if it crosses an edge."""
     if lo > hi:
         raise ValueError(f"within: empty band [{lo}, {hi}]")
     iv = _as_interval(interval)
-    rule = (f"holds if the {iv.describe()} of {what} lies within [{lo:{fmt}}, {hi:{fmt}}]{unit}, "
+    rule = (f"holds if {iv.describe(what)} lies within [{lo:{fmt}}, {hi:{fmt}}]{unit}, "
             f"does not hold if it lies wholly outside, inconclusive if it crosses an edge")
     return _decide(iv, lo <= iv.lo and iv.hi <= hi, iv.below(lo) or iv.above(hi), rule, fmt, min_seeds)
 
@@ -142,7 +142,7 @@ def adequacy_gate(verdict: Verdict, baseline: Interval | float, reference: float
     reference), never forced either way. ``not run`` stays. The gate is appended to the rule.
     """
     iv = _as_interval(baseline)
-    rule = (f"{verdict.rule}; gated: inconclusive if the upper end of the {iv.describe()} of {what} lies below "
+    rule = (f"{verdict.rule}; gated: inconclusive if {iv.describe(what)} lies wholly below "
             f"{reference:{fmt}}{unit} ({source})")
     if verdict.kind == NOT_RUN or not iv.below(reference):
         return Verdict(verdict.verdict, rule, verdict.interval, verdict.seeds)
@@ -165,7 +165,7 @@ def timing_rule(ratio: Interval | float, goal: float, direction: str, noise_band
         raise ValueError(f"direction must be 'below' or 'above', not {direction!r}")
     iv = _as_interval(ratio)
     lo_band, hi_band = goal / (1 + noise_band), goal * (1 + noise_band)
-    rule = (f"holds if the {iv.describe()} of {what} lies {direction} {goal:{fmt}} by more than the "
+    rule = (f"holds if {iv.describe(what)} lies {direction} {goal:{fmt}} by more than the "
             f"{noise_band:.0%} noise band ({lo_band:{fmt}}–{hi_band:{fmt}}), does not hold if it lies beyond "
             f"the band on the other side, inconclusive if it reaches into the band")
     if direction == "below":

@@ -22,7 +22,7 @@ def test_vocabulary_matches_claims():
 def test_at_least(lo, hi, expected):
     v = at_least(_iv(lo, hi), 2.0, what="MHD − MIPS")
     assert v.verdict == expected and v.seeds == 3
-    assert "2.000" in v.rule and "MHD − MIPS" in v.rule and "95% t-interval over 3 seeds" in v.rule
+    assert "2.000" in v.rule and "MHD − MIPS" in v.rule and "95% t-interval of MHD − MIPS over 3 seeds" in v.rule
 
 
 @pytest.mark.parametrize("lo, hi, expected", [(0.5, 2.4, HOLDS), (2.5, 3.0, FAILS), (2.0, 3.0, INCONCLUSIVE)])
@@ -35,7 +35,7 @@ def test_at_most_on_per_seed_values():
     gap = paired_interval([91.0, 92.0, 93.0], [90.0, 90.0, 90.0])
     v = at_most(gap, 2.4, what="baseline − MHD", unit=" points", fmt=".1f")
     assert v.verdict == INCONCLUSIVE and v.interval == "2.0 [-0.5, 4.5]"
-    assert v.rule.startswith("holds if the 95% t-interval over 3 seeds of baseline − MHD lies at or below 2.4 points")
+    assert v.rule.startswith("holds if the 95% t-interval of baseline − MHD over 3 seeds lies at or below 2.4 points")
     tight = paired_interval([91.0, 92.0, 93.0], [90.0, 91.1, 91.9])  # differences 1.0, 0.9, 1.1
     assert at_most(tight, 2.4).verdict == HOLDS
 
@@ -49,7 +49,7 @@ def test_within(lo, hi, expected):
 def test_single_seed_is_decided_but_marked():
     v = at_least(0.9, 0.8)
     assert v.verdict == "holds (1 seed)" and v.kind == HOLDS and v.seeds == 1
-    assert "1 seed (no interval)" in v.rule
+    assert "holds if the value of the quantity from 1 seed (no interval) lies at or above 0.800" in v.rule
     assert at_least(seed_interval([0.7]), 0.8).verdict == "does not hold here (1 seed)"
     strict = at_least(0.9, 0.8, min_seeds=3)
     assert strict.kind == INCONCLUSIVE and "1 seed < 3 required" in strict.verdict
