@@ -57,8 +57,7 @@ from .decode import CodeTable, PackedCodes, _as_bits, _to_numpy
 
 __all__ = ["n_groups", "pair_values", "values_to_bits", "pair_targets", "GroupedHead", "grouped_loss",
            "quantised_log_probs", "iter_codes", "top_codes", "GroupedResult", "grouped_decode", "default_sizes",
-           "grouped_curve",
-           "SCORE_SCALE", "LOG_PROB_FLOOR"]
+           "grouped_curve", "SCORE_SCALE", "LOG_PROB_FLOOR"]
 
 SCORE_SCALE = 2.0 ** 30  # fixed-point resolution of log-probabilities: 2^-30
 LOG_PROB_FLOOR = -2.0 ** 20  # log-probabilities below this count as this (keeps sums in int64)

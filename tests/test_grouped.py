@@ -215,6 +215,17 @@ def test_from_llc_equals_independent_bits(k):
     torch.testing.assert_close(head.class_codes(), llc.class_codes())
 
 
+def test_bit_logits_are_marginal_log_odds():
+    head = GroupedHead(1, torch.tensor([[0, 0, 1], [1, 1, 0]]))  # k = 3
+    with torch.no_grad():
+        head.projector.weight.zero_()
+        head.projector.bias.copy_(torch.tensor([0.0, math.log(2), math.log(3), math.log(4), 0.5, -1.0]))
+    z = head.bit_logits(torch.zeros(1, 1))[0]
+    # group 0: P(v) = (1, 2, 3, 4) / 10, so P(bit 0) = P(1) + P(3) = 0.6 and P(bit 1) = P(2) + P(3) = 0.7
+    expect = [math.log(0.6 / 0.4), math.log(0.7 / 0.3), -1.0 - 0.5]
+    assert z.tolist() == pytest.approx(expect, rel=1e-6)
+
+
 @pytest.mark.parametrize("k", [6, 7])
 def test_every_parameter_gets_a_finite_gradient(k):
     torch.manual_seed(0)
