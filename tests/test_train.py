@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from llcpkg.experiments import classification_metrics, llc_outputs
+from llcpkg.metrics import classification_metrics, llc_outputs
 from llcpkg.models import ModelConfig
 from llcpkg.train import TrainConfig, fit, LOSSES, train_baseline, train_phase1, train_phase2
 from llcpkg.models import build_model
