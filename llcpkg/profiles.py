@@ -131,8 +131,7 @@ EPOCH_RULES: dict[str, tuple[str, object]] = {
     "features": ("both phases on frozen backbone features (notebook 02)", lambda p: max(1, round(2.5 * p.phase1_epochs))),
     "retrieval": ("every retrieval model after the baseline (notebook 03)", lambda p: p.retrieval_epochs),
     "mlp": ("the compression grid's MLPs (notebook 06)", lambda p: max(1, p.baseline_epochs // 2)),
-    "cnn": ("the compressed CNN and its LLC phase 1 (notebook 06)", lambda p: max(1, p.baseline_epochs - 1)),
-    "cnn phase2": ("LLC phase 2 on the compressed CNN (notebook 06)", lambda p: max(1, p.baseline_epochs - 2)),
+    "cnn": ("the compressed CNN and its LLC phase 1; phase 2 one fewer (notebook 06)", lambda p: max(1, p.baseline_epochs - 1)),
 }
 
 

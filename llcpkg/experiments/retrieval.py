@@ -28,11 +28,11 @@ __all__ = ["RetrievalSetup", "train_method", "METHOD_NAMES", "query_subset", "re
 
 @dataclass(frozen=True)
 class RetrievalSetup:
-    """What the retrieval experiment trains and how it measures it."""
+    """What the retrieval experiment trains and how it measures it (build it with :meth:`for_profile`)."""
 
+    epochs: int  # epochs after the baseline of every model at ``bits`` (profile units, scaled for small sets like LLC's stages); LLC splits them phase 1 : phase 2 (profiles.llc_epoch_split); for_profile: the profile's "retrieval" epoch rule
     bits: tuple[int, ...] = (16, 32, 64)  # code lengths of the main comparison (HashNet, GreedyHash, LLC)
     small_bits: tuple[str, ...] = ("paper ratio", "minimum")  # LLC at its own small k (keys of default_bits), notebook 01's recipe
-    epochs: int = 3  # epochs after the baseline of every model at ``bits`` (profile units, scaled for small sets like LLC's stages); LLC splits them phase 1 : phase 2 (llc_epoch_split); for_profile takes the profile's "retrieval" epoch rule
     R: int = 1000  # cut-off of mAP@R
     max_queries: int | None = 2000  # a fixed random subset of the test split as queries (None or 0: all)
     seed: int = 0  # seeds training and the query subset
