@@ -38,7 +38,7 @@ from ..pipeline import run_llc, stage_configs
 from ..profiles import Profile, scaled_epochs, stage_epochs
 from ..train import LOSSES, TrainConfig, Trained, data_id, fit, predict, run_stage, set_seed, stage_cached, stage_key
 
-__all__ = ["FeatureConfig", "feature_config", "feature_bundle", "fit_codes_on_features", "phase2_with_codebook", "decoder_metrics",
+__all__ = ["AblationsExperiment", "FeatureConfig", "feature_config", "feature_bundle", "fit_codes_on_features", "phase2_with_codebook", "decoder_metrics",
            "sweep_bits", "ecc_name", "codebook_baselines_table", "length_sweep_table", "phase2_ablation_table",
            "TIE_COLUMNS", "tie_table", "ball_table", "plot_length_sweep", "plot_ball", "plot_ties", "describe_codebooks",
            "describe_sweep", "describe_phase2", "describe_ties", "describe_ball"]
@@ -476,3 +476,33 @@ def describe_ball(df: pd.DataFrame, tol: float = 0.001) -> str:
             s += f"; no radius up to {int(balls['radius'].max())} reaches MHD's accuracy."
         lines.append(s)
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the experiment (notebook 02)
+@dataclass(frozen=True)
+class AblationsExperiment:
+    """Notebook 02's parameters."""
+
+    profile: Profile  # scale of the run
+    seed: int = 0  # data subsets, initialisation, random codebooks and shuffling
+    datasets: tuple[str, ...] = ("fashion_mnist", "omniglot")  # names in llcpkg.data.DATASETS
+    backbone_datasets: tuple[str, ...] | None = None  # sets of the retrained-backbone ablations; None: all (smoke: the first)
+    sweep_top: int = 64  # longest code of the length sweep (from ceil(log2 L) up)
+    warm_codebooks: tuple[str, ...] = ("svd", "cca")  # codebooks that warm-start phase 1 in section 3
+
+    @classmethod
+    def for_profile(cls, profile: Profile, **params) -> "AblationsExperiment":
+        """The notebook's parameters (lists become tuples) on ``profile``."""
+        return cls(profile, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+    @property
+    def retrained(self) -> tuple[str, ...]:
+        """The data sets of the retrained-backbone ablations (sections 1 and 3)."""
+        if self.backbone_datasets:
+            return tuple(self.backbone_datasets)
+        return tuple(self.datasets[:1]) if self.profile.name == "smoke" else tuple(self.datasets)
+
+    @property
+    def features(self) -> FeatureConfig:
+        """The frozen-backbone protocol's config (:func:`feature_config`)."""
+        return feature_config(self.profile, self.seed)

@@ -104,3 +104,11 @@ def test_feature_config_reads_the_profile():
     cfg = feature_config(P, seed=2)
     assert (cfg.phase1_epochs, cfg.phase2_epochs) == (10, 10)  # round(2.5 × 4)
     assert (cfg.phase1_lr, cfg.phase2_lr, cfg.logit_scale, cfg.seed) == (P.lr, P.phase2_lr, P.logit_scale, 2)
+
+
+def test_ablations_experiment_picks_the_retrained_sets():
+    from llcpkg.experiments.ablations import AblationsExperiment
+
+    assert AblationsExperiment.for_profile(get_profile("smoke"), datasets=["a", "b"]).retrained == ("a",)
+    assert AblationsExperiment.for_profile(get_profile("cpu"), datasets=["a", "b"]).retrained == ("a", "b")
+    assert AblationsExperiment.for_profile(get_profile("cpu"), backbone_datasets=["b"]).retrained == ("b",)
