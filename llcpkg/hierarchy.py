@@ -27,8 +27,6 @@ Codes are {0, 1} arrays (L, k) / (N, k), bit 1 = sign +1 (``llcpkg.decode`` conv
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import cophenet, fcluster, linkage
