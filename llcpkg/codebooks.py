@@ -57,10 +57,23 @@ from .decode import hamming_distances, signs_to_bits
 
 __all__ = ["CODEBOOKS", "build_codebook", "list_codebooks", "random_codebook", "svd_codebook",
            "cca_codebook", "hadamard_codebook", "hadamard_exists", "lexicode_codebook", "sylvester_hadamard",
-           "to_bits", "codebook_stats"]
+           "to_bits", "codebook_stats", "default_bits", "code_length"]
 
 
 # ----------------------------------------------------------------------------- helpers
+# ----------------------------------------------------------------------------- code-length rules
+def default_bits(num_classes: int) -> dict[str, int]:
+    """k at the paper's ratio, 2·ceil(log2 L) (20 bits for ImageNet's 1000 classes, 8 for 10,
+    16 for 242), and the minimum that can give every class its own code, ceil(log2 L)."""
+    lo = math.ceil(math.log2(num_classes))
+    return {"paper ratio": 2 * lo, "minimum": lo}
+
+
+def code_length(num_classes: int, bits: int | None = None) -> int:
+    """``bits`` if given, else the paper's ratio 2·ceil(log2 L) (:func:`default_bits`)."""
+    return int(bits) if bits else default_bits(num_classes)["paper ratio"]
+
+
 def to_bits(codes) -> np.ndarray:
     """{−1, +1} codes (L, k) → {0, 1} uint8 bits (L, k), 1 where the code is +1 (≥ 0)."""
     return signs_to_bits(np.asarray(codes, dtype=np.float32))

@@ -31,8 +31,8 @@ not stored.
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -43,15 +43,15 @@ from torch.nn.utils import parametrize
 
 from . import checks
 from .data import DataBundle
-from .experiments import classification_metrics, llc_outputs
 from .models import Classifier, LinearHead, LLCHead, SmallCNN
-from .train import TrainConfig, Trained, data_id, iterate_batches, run_stage, set_seed, stage_key, train_phase2
+from .timing import interleaved_seconds
+from .train import BackboneHook, TrainConfig, Trained, data_id, run_stage, set_seed, stage_key
 
 __all__ = ["mix_hash", "hash_indices", "CompressionConfig", "Reconstruction", "HashSpace", "HashedLinear",
            "HashedConv2d", "signed_slots", "compress_model", "prune_model", "materialise", "memory", "NetSpec", "build_net",
-           "accuracy", "train_compressed", "run_grid", "train_llc_compressed", "run_llc_grid", "overhead", "METHODS"]
+           "train_compressed", "compressed_backbone", "Compressor", "COMPRESSORS", "compress", "overhead", "METHODS"]
 
-METHODS = ("dense", "hashednets", "hfh", "pruning")
+METHODS = ("dense", "hashednets", "hfh", "pruning")  # the names of COMPRESSORS (checked below)
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
 _SIGN_SALT = 0x5851F42D4C957F2D
 
@@ -493,7 +493,7 @@ def memory(model: nn.Module) -> dict[str, float]:
                 ratio=out["weights"] / max(out["virtual"], 1))
 
 
-# ----------------------------------------------------------------------------- experiments
+# ----------------------------------------------------------------------------- networks and cached training
 @dataclass(frozen=True)
 class NetSpec:
     """A network of the compression experiment."""
@@ -532,26 +532,48 @@ def build_net(net: NetSpec, data: DataBundle, head: nn.Module | None = None) -> 
     raise ValueError(f"unknown net kind {net.kind!r}; choose mlp or cnn")
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, ds, batch_size: int = 1024, device: str = "cpu") -> float:
-    """Top-1 accuracy of a model whose forward returns logits, over a data set."""
-    model.eval().to(device)
-    hits = n = 0
-    for x, y in iterate_batches(ds, batch_size, shuffle=False):
-        hits += int((model(x.to(device)).argmax(1).cpu() == y).sum())
-        n += len(y)
-    return hits / max(n, 1)
+# ----------------------------------------------------------------------------- registry
+class Compressor(NamedTuple):
+    """A compression method: ``apply(model, cfg, skip) -> compressed copy``; ``from_trained``:
+    it starts from a trained dense model (pruning) rather than from a fresh one."""
+
+    apply: Callable[[nn.Module, CompressionConfig, tuple[str, ...]], nn.Module]
+    from_trained: bool = False
 
 
-def _build(net: NetSpec, comp: CompressionConfig, data: DataBundle, head: nn.Module | None = None) -> nn.Module:
-    model = build_net(net, data, head)
-    return model if comp.method == "dense" else compress_model(model, comp, net.skip)
+COMPRESSORS: dict[str, Compressor] = {
+    "dense": Compressor(lambda model, cfg, skip=(): model),
+    "hashednets": Compressor(compress_model),
+    "hfh": Compressor(compress_model),
+    "pruning": Compressor(lambda model, cfg, skip=(): prune_model(model, cfg.factor, skip), from_trained=True),
+}
+assert tuple(COMPRESSORS) == METHODS
+
+
+def compress(model: nn.Module, cfg: CompressionConfig, skip: tuple[str, ...] = ()) -> nn.Module:
+    """``model`` compressed by ``cfg.method`` (a name in ``COMPRESSORS``); layers under ``skip`` stay dense."""
+    if cfg.method not in COMPRESSORS:
+        raise ValueError(f"unknown method {cfg.method!r}; choose one of {sorted(COMPRESSORS)}")
+    return COMPRESSORS[cfg.method].apply(model, cfg, skip)
+
+
+def _build(net: NetSpec, comp: CompressionConfig, data: DataBundle) -> nn.Module:
+    return compress(build_net(net, data), comp, net.skip)
+
+
+def compressed_backbone(net: NetSpec, comp: CompressionConfig, data: DataBundle) -> BackboneHook:
+    """The (compressed) backbone of a CNN ``net`` as a hook for LLC's phase 1
+    (:func:`llcpkg.pipeline.run_llc`): phase 1 and 2 run on it unchanged."""
+    if net.kind != "cnn":
+        raise ValueError(f"only a CNN has a backbone to put under an LLC head; got {net.kind!r}")
+    comp = _canonical(comp)
+    return BackboneHook(lambda: _build(net, comp, data).backbone, {"net": net, "comp": comp})
 
 
 def _canonical(comp: CompressionConfig) -> CompressionConfig:
     """Check the method; a dense config ignores the other fields (so all dense runs share a key)."""
-    if comp.method not in METHODS:
-        raise ValueError(f"unknown method {comp.method!r}; choose one of {METHODS}")
+    if comp.method not in COMPRESSORS:
+        raise ValueError(f"unknown method {comp.method!r}; choose one of {sorted(COMPRESSORS)}")
     return CompressionConfig("dense", 1.0, hashes=0, depth=0, sign=False, seed=0) if comp.method == "dense" else comp
 
 
@@ -563,66 +585,14 @@ def train_compressed(data: DataBundle, net: NetSpec, comp: CompressionConfig, cf
     comp = _canonical(comp)
     parent = None
     set_seed(cfg.seed)
-    if comp.method == "pruning":
+    if COMPRESSORS[comp.method].from_trained:
         parent = train_compressed(data, net, CompressionConfig("dense"), cfg, cache_dir)
-        model = prune_model(parent.model, comp.factor, net.skip)
+        model = compress(parent.model, comp, net.skip)
     else:
         model = _build(net, comp, data)
     key = stage_key(stage="compress", data=data_id(data), net=net, comp=comp, train=cfg,
                     parent=parent.key if parent else None)
     return run_stage("compress", key, model, data.train, "ce", cfg, cache_dir)
-
-
-def _row(net: NetSpec, comp: CompressionConfig, model: nn.Module) -> dict:
-    mem = memory(model)
-    return {"net": net.name, "method": comp.method, "factor": comp.factor,
-            "hashes": comp.hashes if comp.method == "hfh" else np.nan,
-            "depth": comp.depth if comp.method == "hfh" else np.nan,
-            "virtual": mem["virtual"], "params": mem["params"], "bytes": mem["bytes"], "ratio": mem["ratio"]}
-
-
-def run_grid(data: DataBundle, jobs: list[tuple[NetSpec, CompressionConfig]], cfg: TrainConfig,
-             cache_dir=None) -> pd.DataFrame:
-    """Train (or load) every (net, compression) job; one row each: memory and test error."""
-    rows = []
-    for net, comp in jobs:
-        comp = _canonical(comp)
-        trained = train_compressed(data, net, comp, cfg, cache_dir)
-        rows.append({**_row(net, comp, trained.model), "error": 1 - accuracy(trained.model, data.test, device=cfg.device)})
-    return pd.DataFrame(rows)
-
-
-def train_llc_compressed(data: DataBundle, net: NetSpec, comp: CompressionConfig, bits: int,
-                         cfgs: dict[str, TrainConfig], cache_dir=None) -> dict[str, Trained]:
-    """LLC on a (compressed) CNN backbone: the compressed CNN with a linear head (``baseline``,
-    shared with the grid) → phase 1 (backbone warm-started from it; codes learnt) → phase 2."""
-    base = train_compressed(data, net, comp, cfgs["baseline"], cache_dir)
-    key = stage_key(stage="phase1-compressed", data=data_id(data), net=net, comp=comp, bits=bits,
-                    train=cfgs["phase1"], parent=base.key)
-    set_seed(cfgs["phase1"].seed)
-    head = LLCHead(base.model.backbone.out_dim, data.num_classes, bits)
-    model = _build(net, comp, data, head)
-    model.backbone.load_state_dict(base.model.backbone.state_dict())
-    p1 = run_stage("phase1", key, model, data.train, "ce", cfgs["phase1"], cache_dir)
-    return {"baseline": base, "phase1": p1, "phase2": train_phase2(p1, data, cfgs["phase2"], cache_dir)}
-
-
-def run_llc_grid(data: DataBundle, net: NetSpec, comps: list[CompressionConfig], bits: int,
-                 cfgs: dict[str, TrainConfig], cache_dir=None) -> pd.DataFrame:
-    """LLC on each (compressed) backbone: one row per compression with the model's memory
-    (backbone + projector floats + L·k code bits), the linear-head baseline's error and
-    LLC's MHD / ED errors (ED: unassigned count as errors) after phase 2."""
-    rows = []
-    for comp in map(_canonical, comps):
-        run = train_llc_compressed(data, net, comp, bits, cfgs, cache_dir)
-        metrics = classification_metrics(llc_outputs(run["phase2"], data, device=cfgs["phase2"].device))
-        base = run["baseline"].model
-        rows.append({**_row(net, comp, run["phase2"].model), "bits": bits,
-                     "baseline_bytes": memory(base)["bytes"],
-                     "baseline_error": 1 - accuracy(base, data.test, device=cfgs["baseline"].device),
-                     "error_mhd": 1 - metrics["mhd"], "error_ed": 1 - metrics["ed"],
-                     "unassigned": metrics["unassigned"]})
-    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- overhead
@@ -639,26 +609,25 @@ def overhead(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, rep
     work = {n: copy.deepcopy(m).train() for n, m in models.items()}
     mats = {n: materialise(m).eval() for n, m in models.items()}
     opts = {n: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9) for n, m in work.items()}
-    times = {n: {"train": [], "infer": [], "mat": []} for n in models}
-    for _ in range(repeats):
-        for n, m in work.items():
-            t0 = time.perf_counter()
-            loss = F.cross_entropy(m(x), y)
-            opts[n].zero_grad(set_to_none=True)
-            loss.backward()
-            opts[n].step()
-            t1 = time.perf_counter()
-            with torch.no_grad():
-                m.eval()(x)
-                t2 = time.perf_counter()
-                mats[n](x)
-                t3 = time.perf_counter()
-            m.train()
-            times[n]["train"].append(t1 - t0)
-            times[n]["infer"].append(t2 - t1)
-            times[n]["mat"].append(t3 - t2)
-    df = pd.DataFrame([{"model": n, "train_ms": _median_ms(t["train"]), "infer_ms": _median_ms(t["infer"]),
-                        "infer_materialised_ms": _median_ms(t["mat"])} for n, t in times.items()])
+
+    def step(n: str) -> None:
+        loss = F.cross_entropy(work[n].train()(x), y)
+        opts[n].zero_grad(set_to_none=True)
+        loss.backward()
+        opts[n].step()
+
+    @torch.no_grad()
+    def infer(m: nn.Module) -> None:
+        m.eval()(x)
+
+    fns = {}
+    for n in models:
+        fns[n, "train"] = lambda n=n: step(n)
+        fns[n, "infer"] = lambda n=n: infer(work[n])
+        fns[n, "mat"] = lambda n=n: infer(mats[n])
+    times = interleaved_seconds(fns, repeats)
+    df = pd.DataFrame([{"model": n, "train_ms": _median_ms(times[n, "train"]), "infer_ms": _median_ms(times[n, "infer"]),
+                        "infer_materialised_ms": _median_ms(times[n, "mat"])} for n in models])
     ref = df.set_index("model").loc[reference]
     df["train_rel"] = df["train_ms"] / ref["train_ms"]
     df["infer_rel"] = df["infer_ms"] / ref["infer_ms"]

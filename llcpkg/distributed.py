@@ -8,8 +8,8 @@ Example (8 GPUs, the official ResNet-50 recipe; see the README, "Training at sca
 Stages: ``baseline``; ``phase1`` (after the baseline, warm-started from its backbone);
 ``phase2`` (after both); ``compressed`` (a SmallCNN compressed by ``--method`` at 1/``--factor``
 of its weights, :func:`llcpkg.compress.train_compressed`) and ``compressed-llc`` (LLC on that
-backbone, :func:`llcpkg.compress.train_llc_compressed`). Each stage is cached exactly as in
-the notebooks (same configs from :func:`llcpkg.experiments.stage_configs`, same keys), so an
+backbone, :func:`llcpkg.compress.compressed_backbone` under :func:`llcpkg.pipeline.run_llc`). Each stage is cached exactly as in
+the notebooks (same configs from :func:`llcpkg.pipeline.stage_configs`, same keys), so an
 interrupted job resumes from its last finished epoch when relaunched with the same arguments.
 
 Batch and learning rate: ``--batch-size`` is per rank (default: the profile's batch / N), the
@@ -27,12 +27,12 @@ from dataclasses import replace
 import torch
 
 from . import parallel
-from .compress import METHODS, CompressionConfig, NetSpec, train_compressed, train_llc_compressed
+from .compress import METHODS, CompressionConfig, NetSpec, compressed_backbone, train_compressed
 from .data import DATASETS, DataBundle, load_dataset
-from .experiments import default_bits, stage_configs
-from .models import ModelConfig
+from .codebooks import code_length
+from .pipeline import run_llc, stage_configs
 from .profiles import PROFILES, Profile, get_profile
-from .train import TrainConfig, Trained, train_baseline, train_phase1, train_phase2
+from .train import TrainConfig, Trained
 
 __all__ = ["STAGES", "parse_args", "check_device", "configs_for", "train_stage", "main"]
 
@@ -107,20 +107,19 @@ def _load(args: argparse.Namespace) -> DataBundle:
 def train_stage(args: argparse.Namespace, data: DataBundle, profile: Profile, cfgs: dict[str, TrainConfig],
                 cache: str) -> Trained:
     """Train (or load) ``args.stage`` and the stages it starts from; every stage is cached."""
-    bits = args.bits or default_bits(data.num_classes)["paper ratio"]
-    stop = args.stop_after
+    bits = code_length(data.num_classes, args.bits)
+    base = hook = None
     if args.stage.startswith("compressed"):
         net = NetSpec(f"cnn-w{profile.width}", kind="cnn", width=profile.width)
         comp = CompressionConfig(args.method, factor=1 / args.factor)
+        base = train_compressed(data, net, comp, cfgs["baseline"], cache)
         if args.stage == "compressed":
-            return train_compressed(data, net, comp, cfgs["baseline"], cache)
-        return train_llc_compressed(data, net, comp, bits, cfgs, cache)["phase2"]
-    model_cfg = ModelConfig(profile.backbone, profile.width, bits=bits, logit_scale=profile.logit_scale)
-    base = train_baseline(data, model_cfg, cfgs["baseline"], cache, stop_after=stop)
-    if args.stage == "baseline":
-        return base
-    p1 = train_phase1(data, model_cfg, cfgs["phase1"], cache, warm_start=base, stop_after=stop)
-    return p1 if args.stage == "phase1" else train_phase2(p1, data, cfgs["phase2"], cache, stop_after=stop)
+            return base
+        hook = compressed_backbone(net, comp, data)
+    until = args.stage if args.stage in ("baseline", "phase1") else "phase2"
+    run = run_llc(data, profile, bits, args.seed, configs=cfgs, baseline=base, backbone=hook, until=until,
+                  cache_dir=cache, stop_after=args.stop_after)
+    return getattr(run, until)
 
 
 def main(argv: list[str] | None = None) -> int:

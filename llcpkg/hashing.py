@@ -33,61 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import DataBundle
-from .models import Classifier, sign_ste
+from .models import Classifier, GreedyHashHead, HashNetHead, build_head as build_model_head, sign_ste
 from .train import TrainConfig, Trained, data_id, check_labels, run_stage, set_seed, stage_key
 
-__all__ = ["HashNetHead", "GreedyHashHead", "hashnet_loss", "greedyhash_loss", "HashingConfig", "HASHERS",
+__all__ = ["hashnet_loss", "greedyhash_loss", "HashingConfig", "HASHERS",
            "build_head", "train_hashing"]
-
-
-class HashNetHead(nn.Module):
-    """Projector (d → k) and tanh(β z) with β grown by continuation.
-
-    ``forward``: (B, d) → (B, k) relaxed codes tanh(β z); in train mode it first advances
-    the step counter t (a buffer). ``bit_logits``: (B, d) → (B, k) z. β = (1 + γ t)^power.
-    """
-
-    def __init__(self, dim: int, bits: int, gamma: float = 0.005, power: float = 0.5, alpha: float | None = None):
-        super().__init__()
-        if bits < 1:
-            raise ValueError(f"bits must be >= 1, got {bits}")
-        self.projector = nn.Linear(dim, bits)
-        self.gamma, self.power = float(gamma), float(power)
-        self.alpha = 10.0 / bits if alpha is None else float(alpha)
-        self.register_buffer("step", torch.zeros((), dtype=torch.long))
-
-    @property
-    def beta(self) -> float:
-        return float((1.0 + self.gamma * float(self.step)) ** self.power)
-
-    def bit_logits(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.projector(feats)
-
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            self.step += 1
-        return torch.tanh(self.beta * self.bit_logits(feats))
-
-
-class GreedyHashHead(nn.Module):
-    """Projector (d → k), sign with straight-through gradient, bias-free classifier (k → L).
-
-    ``forward``: (B, d) → (B, L) logits W B(z). ``bit_logits``: (B, d) → (B, k) z.
-    """
-
-    def __init__(self, dim: int, bits: int, num_classes: int, penalty: float = 1.0):
-        super().__init__()
-        if bits < 1:
-            raise ValueError(f"bits must be >= 1, got {bits}")
-        self.projector = nn.Linear(dim, bits)
-        self.classifier = nn.Linear(bits, num_classes, bias=False)
-        self.penalty = float(penalty)
-
-    def bit_logits(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.projector(feats)
-
-    def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.classifier(sign_ste(self.bit_logits(feats)))
 
 
 # ----------------------------------------------------------------------------- losses
@@ -134,12 +84,11 @@ HASHERS: dict[str, Callable] = {"hashnet": hashnet_loss, "greedyhash": greedyhas
 def build_head(cfg: HashingConfig, dim: int, num_classes: int, total_steps: int = 1) -> nn.Module:
     """The head for ``cfg`` on d-dim features; HashNet's γ makes β reach ``beta_final`` after
     ``total_steps`` training steps (β = (1 + γ t)^0.5)."""
-    if cfg.method == "hashnet":
-        gamma = (cfg.beta_final ** 2 - 1.0) / max(total_steps, 1)
-        return HashNetHead(dim, cfg.bits, gamma=gamma, power=0.5, alpha=cfg.alpha)
-    if cfg.method == "greedyhash":
-        return GreedyHashHead(dim, cfg.bits, num_classes, penalty=cfg.penalty)
-    raise ValueError(f"unknown hashing method {cfg.method!r}; choose one of {sorted(HASHERS)}")
+    if cfg.method not in HASHERS:
+        raise ValueError(f"unknown hashing method {cfg.method!r}; choose one of {sorted(HASHERS)}")
+    kw = ({"gamma": (cfg.beta_final ** 2 - 1.0) / max(total_steps, 1), "power": 0.5, "alpha": cfg.alpha}
+          if cfg.method == "hashnet" else {"penalty": cfg.penalty})
+    return build_model_head(cfg.method, dim, num_classes, cfg.bits, **kw)
 
 
 def train_hashing(data: DataBundle, cfg: HashingConfig, train_cfg: TrainConfig, warm_start: Trained,

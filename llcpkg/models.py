@@ -8,6 +8,12 @@ head turns them into outputs. Heads:
   binarised by B(·) = sign with a straight-through estimator. ``logits`` gives phase 1's
   B(C)·P F(x) (L outputs); ``bit_logits`` gives P F(x) (k outputs), whose signs are the
   instance code g(x) and which phase 2 trains as k binary problems.
+- ``HashNetHead`` and ``GreedyHashHead``: the deep-hashing baselines (their losses and the
+  method notes are in :mod:`llcpkg.hashing`).
+
+Heads are built by name from the ``HEADS`` registry (:func:`build_head`); a new head is one
+class and one ``@register_head`` line. ``DEFAULT_LOGIT_SCALE`` is the one default of the LLC
+head's logit scale (profiles, configs and heads built directly all read it).
 """
 from __future__ import annotations
 
@@ -15,14 +21,16 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
 from . import checks
 
-__all__ = ["sign_ste", "SmallCNN", "make_backbone", "LinearHead", "LLCHead", "Classifier", "ModelConfig", "build_model",
-           "check_code_length", "BACKBONES"]
+__all__ = ["sign_ste", "SmallCNN", "make_backbone", "LinearHead", "LLCHead", "HashNetHead", "GreedyHashHead",
+           "Classifier", "ModelConfig", "build_model", "build_head", "register_head", "HEADS", "check_code_length",
+           "BACKBONES", "LOGIT_SCALES", "DEFAULT_LOGIT_SCALE"]
 
 BACKBONES = ("smallcnn", "resnet18", "resnet50")
 
@@ -117,6 +125,7 @@ class LinearHead(nn.Module):
 
 
 LOGIT_SCALES = {"none": lambda k: 1.0, "sqrt": lambda k: k ** -0.5}
+DEFAULT_LOGIT_SCALE = "sqrt"  # the LLC head's logit scale everywhere but the imagenet profile (see LLCHead)
 
 
 class LLCHead(nn.Module):
@@ -130,7 +139,7 @@ class LLCHead(nn.Module):
     """
 
     def __init__(self, dim: int, num_classes: int, bits: int, codebook: torch.Tensor | None = None,
-                 logit_scale: str = "none"):
+                 logit_scale: str = DEFAULT_LOGIT_SCALE):
         super().__init__()
         if bits < 1:
             raise ValueError(f"bits must be >= 1, got {bits}")
@@ -165,6 +174,98 @@ class LLCHead(nn.Module):
         return self.logits(feats)
 
 
+class HashNetHead(nn.Module):
+    """Projector (d → k) and tanh(β z) with β grown by continuation (HashNet, :mod:`llcpkg.hashing`).
+
+    ``forward``: (B, d) → (B, k) relaxed codes tanh(β z); in train mode it first advances
+    the step counter t (a buffer). ``bit_logits``: (B, d) → (B, k) z. β = (1 + γ t)^power.
+    """
+
+    def __init__(self, dim: int, bits: int, gamma: float = 0.005, power: float = 0.5, alpha: float | None = None):
+        super().__init__()
+        if bits < 1:
+            raise ValueError(f"bits must be >= 1, got {bits}")
+        self.projector = nn.Linear(dim, bits)
+        self.gamma, self.power = float(gamma), float(power)
+        self.alpha = 10.0 / bits if alpha is None else float(alpha)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    @property
+    def beta(self) -> float:
+        return float((1.0 + self.gamma * float(self.step)) ** self.power)
+
+    def bit_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.projector(feats)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.step += 1
+        return torch.tanh(self.beta * self.bit_logits(feats))
+
+
+class GreedyHashHead(nn.Module):
+    """Projector (d → k), sign with straight-through gradient, bias-free classifier (k → L)
+    (GreedyHash, :mod:`llcpkg.hashing`).
+
+    ``forward``: (B, d) → (B, L) logits W B(z). ``bit_logits``: (B, d) → (B, k) z.
+    """
+
+    def __init__(self, dim: int, bits: int, num_classes: int, penalty: float = 1.0):
+        super().__init__()
+        if bits < 1:
+            raise ValueError(f"bits must be >= 1, got {bits}")
+        self.projector = nn.Linear(dim, bits)
+        self.classifier = nn.Linear(bits, num_classes, bias=False)
+        self.penalty = float(penalty)
+
+    def bit_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.projector(feats)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.classifier(sign_ste(self.bit_logits(feats)))
+
+
+# ----------------------------------------------------------------------------- head registry
+HEADS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_head(name: str):
+    """Register ``builder(dim, num_classes, bits, **kw) -> nn.Module`` as head ``name``."""
+    def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        HEADS[name] = builder
+        return builder
+    return add
+
+
+@register_head("linear")
+def _linear(dim: int, num_classes: int, bits: int = 0) -> nn.Module:
+    return LinearHead(dim, num_classes)
+
+
+@register_head("llc")
+def _llc(dim: int, num_classes: int, bits: int, codebook: torch.Tensor | None = None,
+         logit_scale: str = DEFAULT_LOGIT_SCALE) -> nn.Module:
+    return LLCHead(dim, num_classes, bits, codebook, logit_scale)
+
+
+@register_head("hashnet")
+def _hashnet(dim: int, num_classes: int, bits: int, gamma: float = 0.005, power: float = 0.5,
+             alpha: float | None = None) -> nn.Module:
+    return HashNetHead(dim, bits, gamma, power, alpha)
+
+
+@register_head("greedyhash")
+def _greedyhash(dim: int, num_classes: int, bits: int, penalty: float = 1.0) -> nn.Module:
+    return GreedyHashHead(dim, bits, num_classes, penalty)
+
+
+def build_head(name: str, dim: int, num_classes: int, bits: int = 0, **kw) -> nn.Module:
+    """Head ``name`` of ``HEADS`` on d-dim features for L classes and k bits (``kw``: the head's own settings)."""
+    if name not in HEADS:
+        raise ValueError(f"unknown head {name!r}; choose one of {sorted(HEADS)}")
+    return HEADS[name](dim, num_classes, bits, **kw)
+
+
 class Classifier(nn.Module):
     """Backbone + head: (B, C, H, W) → head outputs."""
 
@@ -185,14 +286,14 @@ class ModelConfig:
 
     backbone: str = "smallcnn"  # smallcnn | resnet18 | resnet50
     width: int = 32  # SmallCNN width (ignored by ResNets)
-    head: str = "linear"  # linear | llc
-    bits: int = 0  # k, for the llc head
-    logit_scale: str = "sqrt"  # llc head: "sqrt" (logits / sqrt(k)) or "none" (the official code)
+    head: str = "linear"  # a name in HEADS: linear | llc | hashnet | greedyhash
+    bits: int = 0  # k, for the code heads
+    logit_scale: str = DEFAULT_LOGIT_SCALE  # llc head: "sqrt" (logits / sqrt(k)) or "none" (the official code)
 
     def __post_init__(self):
         checks.require_choice(self, "backbone", BACKBONES)
         checks.require_int(self, "width", minimum=1)
-        checks.require_choice(self, "head", ("linear", "llc"))
+        checks.require_choice(self, "head", tuple(HEADS))
         checks.require_int(self, "bits", minimum=1 if self.head == "llc" else 0)
         checks.require_choice(self, "logit_scale", LOGIT_SCALES)
 
@@ -214,10 +315,5 @@ def check_code_length(bits, num_classes: int) -> None:
 def build_model(cfg: ModelConfig, in_channels: int, num_classes: int, codebook: torch.Tensor | None = None) -> Classifier:
     """Build a Classifier from a config; ``codebook`` (L, k) warm-starts an LLC head."""
     backbone = make_backbone(cfg.backbone, in_channels, cfg.width)
-    if cfg.head == "linear":
-        head: nn.Module = LinearHead(backbone.out_dim, num_classes)
-    elif cfg.head == "llc":
-        head = LLCHead(backbone.out_dim, num_classes, cfg.bits, codebook, cfg.logit_scale)
-    else:
-        raise ValueError(f"unknown head {cfg.head!r}")
-    return Classifier(backbone, head)
+    kw = {"codebook": codebook, "logit_scale": cfg.logit_scale} if cfg.head == "llc" else {}
+    return Classifier(backbone, build_head(cfg.head, backbone.out_dim, num_classes, cfg.bits, **kw))

@@ -5,10 +5,10 @@ process, the two sides interleaved call by call so that load on a shared machine
 alike, and repeated over several runs (``median_goals`` reports the median run):
 
 * **Retrieval** (``retrieval_speed``): ranking a database of ``n_db`` items for one query or
-  a batch. Hamming: random k-bit codes, packed, ``retrieval.hamming_top_r`` (XOR + popcount
+  a batch. Hamming: random k-bit codes, packed, ``ranking.hamming_top_r`` (XOR + popcount
   into uint8 levels, top-R by counting, ties as the ``expected`` policy defines them).
   Cosine: random float32 features of ``dim`` dims, unit-normalised offline, a matvec (matmul
-  for a batch) + ``np.argpartition`` - the baseline of ``retrieval.query_time_table``.
+  for a batch) + ``np.argpartition`` - the baseline of ``experiments.retrieval.query_time_table``.
 * **HFH step** (``hfh_step_speed``): one SGD step (forward, backward, update) of the 3-layer
   MLP of notebook 06 (``compress.NetSpec``), dense / HashedNets / HFH, through
   ``compress.overhead`` (random inputs: timing does not depend on the data).
@@ -31,7 +31,7 @@ import torch
 from . import compress
 from .decode import PackedCodes
 from .decode_bench import median_goals, met
-from .retrieval import _unit, hamming_top_r
+from .ranking import _unit, hamming_top_r
 
 __all__ = ["SpeedConfig", "retrieval_speed", "hfh_step_speed", "hfh_step_profile", "speed_goals", "median_goals"]
 

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["median_seconds", "train_step_seconds", "inference_seconds"]
+__all__ = ["median_seconds", "interleaved_seconds", "train_step_seconds", "inference_seconds"]
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 10, warmup: int = 2) -> float:
@@ -24,6 +24,22 @@ def median_seconds(fn: Callable[[], object], repeats: int = 10, warmup: int = 2)
         fn()
         times.append(time.perf_counter() - t0)
     return sorted(times)[len(times) // 2]
+
+
+def interleaved_seconds(fns: dict[str, Callable[[], object]], repeats: int = 10,
+                        warmup: int = 0) -> dict[str, list[float]]:
+    """Wall times of every ``fns[name]()`` over ``repeats`` rounds, each round calling every
+    function once in turn (so load on a shared machine hits all alike); ``warmup`` untimed rounds first."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
 
 
 def train_step_seconds(model: nn.Module, loss_fn: Callable, cfg, x: torch.Tensor, y: torch.Tensor,

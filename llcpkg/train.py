@@ -38,12 +38,13 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from . import checks, parallel
-from .cache import CACHE_VERSION, checkpoint_path, discard, load_checkpoint, partial_path, save_checkpoint, stage_key
+from .cache import (CACHE_VERSION, checkpoint_path, discard, is_cached, load_checkpoint, partial_path, save_checkpoint,
+                    stage_key)
 from .data import DataBundle, check_labels, fingerprint
-from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_model, check_code_length
+from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_head, build_model, check_code_length
 
 __all__ = ["TrainConfig", "Trained", "LOSSES", "fit", "iterate_batches", "predict", "run_stage",
-           "train_baseline", "train_phase1", "train_phase2", "stage_key", "set_seed", "data_id",
+           "train_baseline", "train_phase1", "train_phase2", "stage_key", "BackboneHook", "stage_cached", "set_seed", "data_id",
            "CACHE_VERSION", "NonFiniteLoss", "check_labels"]
 
 
@@ -80,6 +81,15 @@ class TrainConfig:
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"TrainConfig.precision must be fp32, bf16 or fp16; got {self.precision!r}")
 
+
+
+@dataclass(frozen=True)
+class BackboneHook:
+    """A custom backbone for LLC's phase 1 (and so phase 2): ``build()`` returns a fresh
+    backbone (B, C, H, W) → (B, d) with an ``out_dim``; ``key`` identifies it in cache keys."""
+
+    build: Callable[[], nn.Module]
+    key: dict
 
 
 @dataclass
@@ -285,9 +295,17 @@ def predict(model: Classifier, ds: Dataset, batch_size: int = 1024, device: str 
 
     Returns ``features`` (N, d), ``outputs`` (N, ·) (the head's output) and ``labels`` (N,);
     for heads with ``bit_logits`` (LLC, HashNet, GreedyHash) also ``bit_logits`` (N, k), whose
-    signs are the codes.
+    signs are the codes. The model is left on the device it came on, in eval mode.
     """
+    home = next(model.parameters()).device
     model.eval().to(device)
+    try:
+        return _predict(model, ds, batch_size, device)
+    finally:
+        model.to(home)
+
+
+def _predict(model: Classifier, ds: Dataset, batch_size: int, device: str) -> dict[str, np.ndarray]:
     has_bits = hasattr(model.head, "bit_logits")
     feats, outs, bits, labels = [], [], [], []
     for x, y in iterate_batches(ds, batch_size, shuffle=False):
@@ -324,6 +342,17 @@ def _load_verified(path: Path | None, **kw):
     return state if parallel.is_writer() else load_checkpoint(path, **kw)
 
 
+def _stage_path(stage: str, key: str, cache_dir: Path | str | None) -> Path | None:
+    return checkpoint_path(cache_dir, stage, key) if cache_dir is not None else None
+
+
+def stage_cached(stage: str, key: str, cache_dir: Path | str | None) -> bool:
+    """Whether :func:`run_stage` would load stage ``stage`` with ``key`` from ``cache_dir``
+    instead of training it (a verified checkpoint is there; nothing is moved)."""
+    path = _stage_path(stage, key, cache_dir)
+    return path is not None and is_cached(path)
+
+
 def run_stage(stage: str, key: str, model: nn.Module, ds: Dataset, loss: str | Callable, cfg: TrainConfig,
               cache_dir: Path | str | None, stop_after: int | None = None) -> Trained:
     """Train ``model`` with ``loss`` (a name in ``LOSSES`` or a callable ``loss(model, x, y, cfg)``)
@@ -332,7 +361,7 @@ def run_stage(stage: str, key: str, model: nn.Module, ds: Dataset, loss: str | C
     the result (use :func:`stage_key`), the loss included. A non-finite loss or final weights
     raise :class:`NonFiniteLoss` and leave no checkpoint, partial or final. Under torchrun only
     rank 0 writes; the other ranks wait for it and then load the same file."""
-    path = checkpoint_path(cache_dir, stage, key) if cache_dir is not None else None
+    path = _stage_path(stage, key, cache_dir)
     state = _load_verified(path)
     if state is not None:
         model.load_state_dict(state)
@@ -369,7 +398,7 @@ def train_baseline(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig,
 
 def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cache_dir: Path | str | None = None,
                  warm_start: Trained | None = None, codebook: np.ndarray | None = None,
-                 stop_after: int | None = None) -> Trained:
+                 stop_after: int | None = None, backbone: BackboneHook | None = None) -> Trained:
     """LLC phase 1: learn the class codes jointly with the backbone and projector.
 
     ``warm_start``: a trained model whose backbone initialises this one. ``codebook``
@@ -377,15 +406,23 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
     normal, fan_in = k, the official init: with N(0, 1) phase 1 flipped 241 of Omniglot's 3872
     bits and MHD reached 35.2%; with N(0, 2/k) 596 bits and 48.2%, in one side run). With
     both a codebook and a linear-head warm start, P starts from :func:`init_projector`.
+    ``backbone``: build the backbone with this hook instead of ``model_cfg``'s (the head is
+    still ``model_cfg``'s LLC head); its ``key`` enters the cache key.
     """
     check_code_length(model_cfg.bits, data.num_classes)
     model_cfg = replace(model_cfg, head="llc")
     key = stage_key(stage="phase1", data=data_id(data), model=model_cfg, train=cfg,
                     parent=warm_start.key if warm_start else None,
-                    codebook=codebook if codebook is not None else "kaiming-normal")
+                    codebook=codebook if codebook is not None else "kaiming-normal",
+                    **({"backbone": backbone.key} if backbone is not None else {}))
     set_seed(cfg.seed)
     cb = torch.as_tensor(codebook, dtype=torch.float32) if codebook is not None else None
-    model = build_model(model_cfg, data.image_shape[0], data.num_classes, codebook=cb)
+    if backbone is None:
+        model = build_model(model_cfg, data.image_shape[0], data.num_classes, codebook=cb)
+    else:
+        net = backbone.build()
+        model = Classifier(net, build_head("llc", net.out_dim, data.num_classes, model_cfg.bits, codebook=cb,
+                                           logit_scale=model_cfg.logit_scale))
     if warm_start is not None:
         model.backbone.load_state_dict(warm_start.model.backbone.state_dict())
         if codebook is not None and isinstance(warm_start.model.head, LinearHead):

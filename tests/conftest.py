@@ -15,19 +15,24 @@ def toy_bundle():
 
 
 @pytest.fixture
-def quick_llc(tmp_path, monkeypatch):
-    """For end-to-end tests of pipelines built on ``run_llc``: one epoch per stage, checkpoints
-    cached in a temporary folder, and one torch thread (tiny models run faster on one,
-    much faster on a shared, busy CPU)."""
+def toy_profile():
+    """The smoke profile with one epoch per stage on any data size (epoch_reference 1: no
+    scaling up for small sets) and one retrieval epoch."""
     from dataclasses import replace
 
-    from llcpkg import experiments
+    from llcpkg.profiles import get_profile
 
-    configs = experiments.stage_configs
+    return replace(get_profile("smoke"), baseline_epochs=1, phase1_epochs=1, phase2_epochs=1, retrieval_epochs=1,
+                   epoch_reference=1)
+
+
+@pytest.fixture
+def quick_llc(tmp_path, monkeypatch, toy_profile):
+    """For end-to-end tests of pipelines built on ``run_llc``: the toy profile (returned),
+    checkpoints cached in a temporary folder, and one torch thread (tiny models run faster
+    on one, much faster on a shared, busy CPU)."""
     monkeypatch.setenv("LLC_CACHE", str(tmp_path))
-    monkeypatch.setattr(experiments, "stage_configs",
-                        lambda P, n, seed=0: {k: replace(c, epochs=1) for k, c in configs(P, n, seed).items()})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    yield toy_profile
     torch.set_num_threads(threads)

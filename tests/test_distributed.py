@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from llcpkg import distributed
-from llcpkg.experiments import stage_configs
+from llcpkg.pipeline import stage_configs
 from llcpkg.models import ModelConfig, build_model
 from llcpkg.profiles import PROFILES
 from llcpkg.train import TrainConfig, set_seed, stage_key

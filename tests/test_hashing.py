@@ -6,12 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from llcpkg.hashing import (
-    HASHERS, GreedyHashHead, HashingConfig, HashNetHead, build_head, greedyhash_loss, hashnet_loss,
-    train_hashing,
-)
-from llcpkg.models import Classifier, ModelConfig, SmallCNN
-from llcpkg.retrieval import evaluate_retrieval
+from llcpkg.hashing import HASHERS, HashingConfig, build_head, greedyhash_loss, hashnet_loss, train_hashing
+from llcpkg.models import Classifier, GreedyHashHead, HashNetHead, ModelConfig, SmallCNN
+from llcpkg.ranking import evaluate_retrieval
 from llcpkg.train import TrainConfig, predict, train_baseline
 
 

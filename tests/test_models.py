@@ -19,7 +19,7 @@ def test_sign_ste_backward_is_identity():
 
 def test_llc_logits_are_projection_times_binary_codebook():
     torch.manual_seed(0)
-    head = LLCHead(dim=6, num_classes=5, bits=4)
+    head = LLCHead(dim=6, num_classes=5, bits=4, logit_scale="none")
     f = torch.randn(3, 6)
     z = head.projector(f)
     expected = z @ torch.sign(head.codebook.detach()).t()
@@ -29,7 +29,7 @@ def test_llc_logits_are_projection_times_binary_codebook():
 
 def test_codebook_gets_straight_through_gradient():
     torch.manual_seed(0)
-    head = LLCHead(dim=6, num_classes=5, bits=4)
+    head = LLCHead(dim=6, num_classes=5, bits=4, logit_scale="none")
     f = torch.randn(3, 6)
     head(f).sum().backward()
     z = head.projector(f).detach()

@@ -22,7 +22,7 @@ TOY_NOTEBOOK = [
     ("code", '''
 import pandas as pd
 from llcpkg.data import toy_bundle
-from llcpkg.experiments import classification_metrics, llc_outputs
+from llcpkg.metrics import classification_metrics, llc_outputs
 from llcpkg.models import ModelConfig
 from llcpkg.profiles import get_profile
 from llcpkg.results import write_table

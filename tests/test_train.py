@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from llcpkg.experiments import classification_metrics, llc_outputs
+from llcpkg.metrics import classification_metrics, llc_outputs
 from llcpkg.models import ModelConfig
 from llcpkg.train import TrainConfig, fit, LOSSES, train_baseline, train_phase1, train_phase2
 from llcpkg.models import build_model
@@ -73,3 +73,13 @@ def test_training_and_prediction_on_gpu(toy_bundle):
     p1 = train_phase1(toy_bundle, MODEL, cfg, None, warm_start=base)
     m = classification_metrics(llc_outputs(p1, toy_bundle, device="cuda"))
     assert m["mips"] > 0.9
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device")
+def test_predict_leaves_the_model_on_its_device(toy_bundle):
+    from llcpkg.models import ModelConfig, build_model
+    from llcpkg.train import predict
+
+    model = build_model(ModelConfig(width=2), 1, toy_bundle.num_classes)
+    predict(model, toy_bundle.test, device="cuda")
+    assert all(p.device.type == "cpu" for p in model.parameters())

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 import llcpkg.data as D
-from llcpkg import decode, experiments
+from llcpkg import decode, metrics, pipeline
 from llcpkg.compress import CompressionConfig, NetSpec
 from llcpkg.data import DataBundle, load_dataset, toy_bundle
 from llcpkg.models import ModelConfig, SmallCNN
@@ -267,24 +267,24 @@ class _Trains(Exception):
 @pytest.fixture
 def no_training(monkeypatch):
     """run_llc must decide about ``bits`` before the baseline trains: training raises _Trains."""
-    monkeypatch.setattr(experiments, "train_baseline", lambda *a, **k: (_ for _ in ()).throw(_Trains()))
+    monkeypatch.setattr(pipeline, "train_baseline", lambda *a, **k: (_ for _ in ()).throw(_Trains()))
 
 
 @pytest.mark.parametrize("bits, err", [(2.5, TypeError), ("8", TypeError), (0, ValueError), (-3, ValueError)])
 def test_run_llc_checks_bits_before_the_baseline_trains(toy_bundle, no_training, bits, err):
     with pytest.raises(err, match="bits"):
-        experiments.run_llc(toy_bundle, get_profile("smoke"), bits)
+        pipeline.run_llc(toy_bundle, get_profile("smoke"), bits)
 
 
 def test_too_few_bits_warn_before_the_baseline_trains(toy_bundle, no_training):
     with pytest.warns(UserWarning, match=r"bits = 1 < ceil\(log2 4\) = 2"):
         with pytest.raises(_Trains):
-            experiments.run_llc(toy_bundle, get_profile("smoke"), 1)
+            pipeline.run_llc(toy_bundle, get_profile("smoke"), 1)
 
 
 def test_enough_bits_do_not_warn(toy_bundle, no_training, recwarn):
     with pytest.raises(_Trains):
-        experiments.run_llc(toy_bundle, get_profile("smoke"), 2)
+        pipeline.run_llc(toy_bundle, get_profile("smoke"), 2)
     assert not [w for w in recwarn if "ceil(log2" in str(w.message)]
 
 
@@ -342,17 +342,17 @@ def _llc_out(labels):
 
 
 def test_metrics_refuse_labels_outside_the_classes(monkeypatch):
-    assert experiments.classification_metrics(_llc_out([0, 1, 2, 3]))["mhd"] == 1.0
+    assert metrics.classification_metrics(_llc_out([0, 1, 2, 3]))["mhd"] == 1.0
     monkeypatch.setattr(decode, "mhd_decode", lambda *a, **k: pytest.fail("decoded before checking labels"))
     with pytest.raises(ValueError, match=r"evaluation labels must lie in \[0, 4\); got range \[0, 4\]"):
-        experiments.classification_metrics(_llc_out([0, 1, 2, 4]))
+        metrics.classification_metrics(_llc_out([0, 1, 2, 4]))
     with pytest.raises(ValueError, match="must lie in"):
-        experiments.classification_metrics(_llc_out([-1, 1, 2, 3]))
+        metrics.classification_metrics(_llc_out([-1, 1, 2, 3]))
     with pytest.raises(TypeError, match="integer class indices"):
-        experiments.classification_metrics(_llc_out([0.0, 1.0, 2.0, 3.0]))
+        metrics.classification_metrics(_llc_out([0.0, 1.0, 2.0, 3.0]))
 
 
 def test_linear_head_metrics_refuse_labels_outside_the_classes():
     out = {"labels": np.array([0, 5]), "outputs": np.eye(2, 3)}
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
-        experiments.classification_metrics(out)
+        metrics.classification_metrics(out)

@@ -1,10 +1,10 @@
-"""Ablations of LLC (Kusupati et al., NeurIPS 2021, §4 and the reviewers' open questions):
+"""Notebook 02: ablations of LLC (Kusupati et al., NeurIPS 2021, §4 and the reviewers' open questions):
 codebook baselines, code length, phase 2 on/off, warm-started codebooks, MHD ties and
 decoders between ED and MHD. Each evaluator returns a pandas DataFrame (one row per
 setting); notebooks/02_ablations.ipynb writes them to ``results/tables/ablations_*``.
 
 Two training protocols, both reusing the cached baseline of the standard pipeline
-(:func:`llcpkg.experiments.run_llc`):
+(:func:`llcpkg.pipeline.run_llc`):
 
 * **Backbone protocol** (:func:`phase2_with_codebook`, codebook baselines): a fixed
   codebook replaces phase 1. The LLC model gets the baseline's backbone, a projector fitted
@@ -29,16 +29,16 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from . import decode
-from .cache import checkpoint_path, is_cached
-from .codebooks import build_codebook, codebook_stats, hadamard_exists, to_bits
-from .data import DataBundle, check_labels
-from .experiments import scaled_epochs, classification_metrics, llc_outputs, run_llc, stage_configs
-from .models import Classifier, LLCHead, ModelConfig, build_model
-from .profiles import Profile
-from .train import LOSSES, TrainConfig, Trained, data_id, fit, predict, run_stage, set_seed, stage_key
+from .. import decode
+from ..codebooks import build_codebook, codebook_stats, hadamard_exists, to_bits
+from ..data import DataBundle, check_labels
+from ..metrics import classification_metrics, llc_outputs
+from ..models import DEFAULT_LOGIT_SCALE, Classifier, build_head, build_model
+from ..pipeline import run_llc, stage_configs
+from ..profiles import Profile, scaled_epochs, stage_epochs
+from ..train import LOSSES, TrainConfig, Trained, data_id, fit, predict, run_stage, set_seed, stage_cached, stage_key
 
-__all__ = ["FeatureConfig", "feature_config", "feature_bundle", "fit_codes_on_features", "phase2_with_codebook", "decoder_metrics",
+__all__ = ["AblationsExperiment", "FeatureConfig", "feature_config", "feature_bundle", "fit_codes_on_features", "phase2_with_codebook", "decoder_metrics",
            "sweep_bits", "ecc_name", "codebook_baselines_table", "length_sweep_table", "phase2_ablation_table",
            "TIE_COLUMNS", "tie_table", "ball_table", "plot_length_sweep", "plot_ball", "plot_ties", "describe_codebooks",
            "describe_sweep", "describe_phase2", "describe_ties", "describe_ball"]
@@ -47,24 +47,29 @@ __all__ = ["FeatureConfig", "feature_config", "feature_bundle", "fit_codes_on_fe
 # ----------------------------------------------------------------------------- frozen-backbone protocol
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Training on frozen backbone features (projector and codebook only)."""
+    """Training on frozen backbone features (projector and codebook only); built from a
+    profile by :func:`feature_config`, which is where its epochs and learning rates come from."""
 
-    phase1_epochs: int = 10  # phase-1 epochs on a set of >= 20k images (smaller sets get more, as in stage_configs)
-    phase2_epochs: int = 10  # phase-2 epochs, same scaling
-    phase1_lr: float = 0.1  # peak LR of phase 1 (cosine)
-    phase2_lr: float = 0.1  # peak LR of phase 2: 10x the official 0.01, which fine-tunes a whole network; here
-    # only the linear projector learns (k convex logistic regressions) and 0.01 left it under-fitted
+    phase1_epochs: int  # phase-1 epochs on a set of >= the profile's epoch_reference images (smaller sets get more)
+    phase2_epochs: int  # phase-2 epochs, same scaling (0: phase 1 only)
+    phase1_lr: float  # peak LR of phase 1 (cosine): the profile's lr
+    phase2_lr: float  # peak LR of phase 2: the profile's phase2_lr (only the linear projector learns here)
     batch_size: int = 512  # examples per step (cheap linear steps: fewer, larger batches keep a sweep to seconds)
     seed: int = 0  # initialisation and shuffling
     device: str = "cpu"  # torch device of the fits
+    logit_scale: str = DEFAULT_LOGIT_SCALE  # the LLC head's logit scale (the profile's)
+    epoch_reference: int = 60_000  # scaled_epochs' reference set size (the profile's)
+    epoch_cap: int = 12  # scaled_epochs' cap (the profile's)
 
 
 def feature_config(profile: Profile, seed: int = 0) -> FeatureConfig:
-    """The frozen-backbone config of a profile: 2.5 × the profile's phase-1 epochs for both
-    phases (10 for ``cpu``, 2 for ``smoke``; small sets get more, as in ``stage_configs``),
-    on the profile's device: seconds per fit on 64-d features."""
-    epochs = max(1, round(2.5 * profile.phase1_epochs))
-    return FeatureConfig(phase1_epochs=epochs, phase2_epochs=epochs, seed=seed, device=profile.device)
+    """The frozen-backbone config of a profile: the ``features`` epoch rule for both phases
+    (:func:`llcpkg.profiles.stage_epochs`; small sets get more, as in ``stage_configs``), the
+    profile's learning rates, logit scale and device: seconds per fit on 64-d features."""
+    epochs = stage_epochs(profile, "features")
+    return FeatureConfig(phase1_epochs=epochs, phase2_epochs=epochs, phase1_lr=profile.lr, phase2_lr=profile.phase2_lr,
+                         seed=seed, device=profile.device, logit_scale=profile.logit_scale,
+                         epoch_reference=profile.epoch_reference, epoch_cap=profile.epoch_cap)
 
 
 def feature_bundle(trained: Trained, data: DataBundle, device: str = "cpu") -> DataBundle:
@@ -78,12 +83,12 @@ def feature_bundle(trained: Trained, data: DataBundle, device: str = "cpu") -> D
                       (train.tensors[0].shape[1],))
 
 
-def _feature_model(dim: int, num_classes: int, bits: int, codebook) -> Classifier:
+def _feature_model(dim: int, num_classes: int, bits: int, codebook, logit_scale: str) -> Classifier:
     cb = None if codebook is None else torch.as_tensor(np.asarray(codebook), dtype=torch.float32)
-    return Classifier(nn.Identity(), LLCHead(dim, num_classes, bits, cb))
+    return Classifier(nn.Identity(), build_head("llc", dim, num_classes, bits, codebook=cb, logit_scale=logit_scale))
 
 
-def fit_codes_on_features(feats: DataBundle, bits: int, cfg: FeatureConfig = FeatureConfig(), codebook=None,
+def fit_codes_on_features(feats: DataBundle, bits: int, cfg: FeatureConfig, codebook=None,
                           learn_codebook: bool = True) -> tuple[Classifier, Classifier]:
     """Phase 1 then phase 2 of LLC on frozen features; returns (phase-1 model, phase-2 model).
 
@@ -93,11 +98,11 @@ def fit_codes_on_features(feats: DataBundle, bits: int, cfg: FeatureConfig = Fea
     """
     n = len(feats.train)
     base = TrainConfig(batch_size=cfg.batch_size, seed=cfg.seed, device=cfg.device)
-    c1 = replace(base, epochs=scaled_epochs(cfg.phase1_epochs, n), lr=cfg.phase1_lr)
-    c2 = replace(base, epochs=scaled_epochs(cfg.phase2_epochs, n), lr=cfg.phase2_lr,
+    c1 = replace(base, epochs=scaled_epochs(cfg.phase1_epochs, n, cfg.epoch_reference, cfg.epoch_cap), lr=cfg.phase1_lr)
+    c2 = replace(base, epochs=scaled_epochs(cfg.phase2_epochs, n, cfg.epoch_reference, cfg.epoch_cap), lr=cfg.phase2_lr,
                  label_smoothing=0.0) if cfg.phase2_epochs else None  # 0 epochs: phase 1 only
     set_seed(cfg.seed)
-    p1 = _feature_model(feats.image_shape[0], feats.num_classes, bits, codebook)
+    p1 = _feature_model(feats.image_shape[0], feats.num_classes, bits, codebook, cfg.logit_scale)
     p1.head.codebook.requires_grad_(learn_codebook)
     fit(p1, feats.train, LOSSES["ce"], c1, progress=False)
     p2 = copy.deepcopy(p1)
@@ -109,7 +114,7 @@ def fit_codes_on_features(feats: DataBundle, bits: int, cfg: FeatureConfig = Fea
 
 # ----------------------------------------------------------------------------- backbone protocol
 def phase2_with_codebook(data: DataBundle, profile: Profile, base: Trained, codes: np.ndarray, seed: int = 0,
-                         feats: DataBundle | None = None, proj_cfg: FeatureConfig = FeatureConfig(),
+                         feats: DataBundle | None = None, proj_cfg: FeatureConfig | None = None,
                          cfg: TrainConfig | None = None) -> Trained:
     """A fixed codebook (L, k) in {−1, +1} followed by LLC's phase 2, from the baseline's backbone.
 
@@ -120,13 +125,14 @@ def phase2_with_codebook(data: DataBundle, profile: Profile, base: Trained, code
     """
     codes = np.asarray(codes, dtype=np.float32)
     cfg = cfg or stage_configs(profile, len(data.train), seed)["phase2"]
+    proj_cfg = proj_cfg or feature_config(profile, seed)
     key = stage_key(stage="phase2-codebook", data=data_id(data), train=cfg, parent=base.key, codebook=codes,
                     projector=proj_cfg)
-    model = build_model(ModelConfig(profile.backbone, profile.width, "llc", codes.shape[1]), data.image_shape[0],
-                        data.num_classes, codebook=torch.from_numpy(codes))
+    model = build_model(profile.model_config("llc", codes.shape[1]), data.image_shape[0], data.num_classes,
+                        codebook=torch.from_numpy(codes))
     model.backbone.load_state_dict(base.model.backbone.state_dict())
     model.head.codebook.requires_grad_(False)
-    if not is_cached(checkpoint_path(profile.cache_dir, "phase2cb", key)):  # only needed to train
+    if not stage_cached("phase2cb", key, profile.cache_dir):  # only needed to train
         feats = feats or feature_bundle(base, data, profile.device)
         p1, _ = fit_codes_on_features(feats, codes.shape[1], replace(proj_cfg, phase2_epochs=0, seed=seed), codes,
                                       learn_codebook=False)
@@ -137,7 +143,7 @@ def phase2_with_codebook(data: DataBundle, profile: Profile, base: Trained, code
 
 # ----------------------------------------------------------------------------- metrics
 def decoder_metrics(out: dict[str, np.ndarray], seed: int = 0) -> dict[str, float]:
-    """:func:`llcpkg.experiments.classification_metrics` of an LLC model's outputs, plus
+    """:func:`llcpkg.metrics.classification_metrics` of an LLC model's outputs, plus
     ``mhd_random`` (ties broken uniformly at random, seeded), ``tie_oracle`` (share of queries
     whose true class is among the nearest class codes: the best any tie rule can do),
     ``mean_tied`` (mean number of nearest classes over tied queries) and the codebook's
@@ -155,8 +161,8 @@ def decoder_metrics(out: dict[str, np.ndarray], seed: int = 0) -> dict[str, floa
     return m
 
 
-def _feature_outputs(model: Classifier, feats: DataBundle) -> dict[str, np.ndarray]:
-    out = predict(model, feats.test)
+def _feature_outputs(model: Classifier, feats: DataBundle, device: str = "cpu") -> dict[str, np.ndarray]:
+    out = predict(model, feats.test, device=device)
     out["class_bits"] = to_bits(model.head.class_codes().cpu().numpy())
     return out
 
@@ -190,8 +196,7 @@ def ecc_name(num_classes: int, bits: int) -> str | None:
 
 # ----------------------------------------------------------------------------- evaluators
 def codebook_baselines_table(data: DataBundle, profile: Profile, bits: int, seed: int = 0,
-                             feats: DataBundle | None = None,
-                             proj_cfg: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
+                             feats: DataBundle | None = None, proj_cfg: FeatureConfig | None = None) -> pd.DataFrame:
     """Random, SVD, CCA, error-correcting and LLC-learnt codebooks, each followed by the same
     phase 2 (:func:`phase2_with_codebook`), plus LLC's full pipeline (phase 1 → phase 2) and
     the real-valued baseline's accuracy. SVD uses the baseline's classifier weights, CCA the
@@ -199,7 +204,7 @@ def codebook_baselines_table(data: DataBundle, profile: Profile, bits: int, seed
     run = run_llc(data, profile, bits, seed)
     feats = feats or feature_bundle(run.baseline, data, profile.device)
     x, y = (t.numpy() for t in feats.train.tensors)
-    baseline = classification_metrics(llc_outputs(run.baseline, data))["accuracy"]
+    baseline = classification_metrics(llc_outputs(run.baseline, data, device=profile.device))["accuracy"]
     books = {name: build_codebook(name, data.num_classes, bits, seed=seed, weights=run.baseline.model.head.fc.weight,
                                   features=x, labels=y) for name in ("random", "svd", "cca")}
     ecc = ecc_name(data.num_classes, bits)
@@ -210,9 +215,9 @@ def codebook_baselines_table(data: DataBundle, profile: Profile, bits: int, seed
     for name, codes in books.items():
         trained = phase2_with_codebook(data, profile, run.baseline, codes, seed, feats, proj_cfg)
         rows.append({"codebook": name, "protocol": "baseline backbone + phase 2",
-                     **_row(decoder_metrics(llc_outputs(trained, data), seed))})
+                     **_row(decoder_metrics(llc_outputs(trained, data, device=profile.device), seed))})
     rows.append({"codebook": "llc", "protocol": "full LLC (phase 1 → phase 2)",
-                 **_row(decoder_metrics(llc_outputs(run.phase2, data), seed))})
+                 **_row(decoder_metrics(llc_outputs(run.phase2, data, device=profile.device), seed))})
     df = pd.DataFrame(rows)
     df.insert(0, "bits", bits)
     df.insert(0, "dataset", data.name)
@@ -220,7 +225,7 @@ def codebook_baselines_table(data: DataBundle, profile: Profile, bits: int, seed
     return df
 
 
-def length_sweep_table(feats: DataBundle, bits: list[int], baseline: float, cfg: FeatureConfig = FeatureConfig(),
+def length_sweep_table(feats: DataBundle, bits: list[int], baseline: float, cfg: FeatureConfig,
                        methods: tuple[str, ...] = ("llc", "random")) -> pd.DataFrame:
     """Frozen-backbone protocol at each code length: ``llc`` learns the codebook in phase 1
     (random normal start), ``random`` keeps a fixed random codebook (seed ``cfg.seed``).
@@ -231,8 +236,8 @@ def length_sweep_table(feats: DataBundle, bits: list[int], baseline: float, cfg:
         for method in methods:
             fixed = None if method == "llc" else build_codebook(method, feats.num_classes, k, seed=cfg.seed)
             p1, p2 = fit_codes_on_features(feats, k, cfg, fixed, learn_codebook=method == "llc")
-            m1 = decoder_metrics(_feature_outputs(p1, feats), cfg.seed)
-            m2 = decoder_metrics(_feature_outputs(p2, feats), cfg.seed)
+            m1 = decoder_metrics(_feature_outputs(p1, feats, cfg.device), cfg.seed)
+            m2 = decoder_metrics(_feature_outputs(p2, feats, cfg.device), cfg.seed)
             rows.append({"dataset": feats.name.removesuffix("-features"), "codebook": method, "bits": k,
                          "phase1 MIPS": m1["mips"], "phase1 MHD": m1["mhd"], "phase1 ED": m1["ed"], **_row(m2),
                          "baseline": baseline})
@@ -257,7 +262,7 @@ def phase2_ablation_table(data: DataBundle, profile: Profile, bits: int, seed: i
     for name, cb in starts.items():
         r = run if cb is None else run_llc(data, profile, bits, seed, codebook=cb)
         for phase2, trained in (("off", r.phase1), ("on", r.phase2)):
-            m = decoder_metrics(llc_outputs(trained, data), seed)
+            m = decoder_metrics(llc_outputs(trained, data, device=profile.device), seed)
             rows.append({"dataset": data.name, "bits": bits, "codebook init": name, "phase 2": phase2,
                          "MIPS": m["mips"], **_row(m)})
     return pd.DataFrame(rows)
@@ -471,3 +476,33 @@ def describe_ball(df: pd.DataFrame, tol: float = 0.001) -> str:
             s += f"; no radius up to {int(balls['radius'].max())} reaches MHD's accuracy."
         lines.append(s)
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the experiment (notebook 02)
+@dataclass(frozen=True)
+class AblationsExperiment:
+    """Notebook 02's parameters."""
+
+    profile: Profile  # scale of the run
+    seed: int = 0  # data subsets, initialisation, random codebooks and shuffling
+    datasets: tuple[str, ...] = ("fashion_mnist", "omniglot")  # names in llcpkg.data.DATASETS
+    backbone_datasets: tuple[str, ...] | None = None  # sets of the retrained-backbone ablations; None: all (smoke: the first)
+    sweep_top: int = 64  # longest code of the length sweep (from ceil(log2 L) up)
+    warm_codebooks: tuple[str, ...] = ("svd", "cca")  # codebooks that warm-start phase 1 in section 3
+
+    @classmethod
+    def for_profile(cls, profile: Profile, **params) -> "AblationsExperiment":
+        """The notebook's parameters (lists become tuples) on ``profile``."""
+        return cls(profile, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+    @property
+    def retrained(self) -> tuple[str, ...]:
+        """The data sets of the retrained-backbone ablations (sections 1 and 3)."""
+        if self.backbone_datasets:
+            return tuple(self.backbone_datasets)
+        return tuple(self.datasets[:1]) if self.profile.name == "smoke" else tuple(self.datasets)
+
+    @property
+    def features(self) -> FeatureConfig:
+        """The frozen-backbone protocol's config (:func:`feature_config`)."""
+        return feature_config(self.profile, self.seed)

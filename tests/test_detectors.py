@@ -1,4 +1,4 @@
-"""OOD detection (llcpkg.ood): metrics by hand and by brute force, every scorer, ED on hand-made codes."""
+"""Out-of-distribution detectors, split and metrics (llcpkg.detectors) on hand-computed cases."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,9 +8,9 @@ from torch import nn
 
 from llcpkg.data import split_classes, toy_bundle
 from llcpkg.models import Classifier, LinearHead, LLCHead
-from llcpkg.ood import (
-    SCORERS, DetectorScores, OODConfig, best_f1_threshold, choose_held_out, create_scorer, evaluate_detector,
-    fpr_at_tpr, ood_auroc, ood_f1, ood_split, run_ood, samples_to_match, score_dataset,
+from llcpkg.detectors import (
+    SCORERS, DetectorScores, best_f1_threshold, choose_held_out, create_scorer, evaluate_detector,
+    fpr_at_tpr, ood_auroc, ood_f1, ood_split, samples_to_match, score_dataset,
 )
 from llcpkg.profiles import get_profile
 
@@ -162,13 +162,3 @@ def test_ood_split_pools_are_disjoint_and_named():
     assert set(sp.test_out.tensors[1].tolist()) <= {1, 3}
     assert "holdout1,3" in sp.ind.name and sp.ind.num_classes == 2
     assert choose_held_out(b, 2, seed=0) == choose_held_out(b, 2, seed=0)
-
-
-def test_run_ood_end_to_end_on_toy(monkeypatch, quick_llc):
-    monkeypatch.setattr("llcpkg.ood.load_bundle", lambda name, P, seed=0: toy_bundle(160, 64, 4, seed=0))
-    P = get_profile("smoke")
-    res = run_ood(OODConfig("toy", n_held_out=1, val_size=30, n_tune=(10, 20), repeats=2), P)
-    t = res.table
-    assert set(t["detector"]) == set(SCORERS) and (t["positive"] == "OOD").all()
-    assert t.loc[t["detector"] == "llc_ed", "n_tune"].tolist() == [0]
-    assert t[["F1 mean", "AUROC", "FPR@95TPR", "id_accuracy mean"]].notna().all().all()

@@ -1,11 +1,11 @@
-"""Retrieval metrics (llcpkg.retrieval): hand-computed APs, brute force over tie orders, scikit-learn."""
+"""Retrieval metrics (llcpkg.ranking): hand-computed APs, brute force over tie orders, scikit-learn."""
 from itertools import permutations, product
 
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from llcpkg.retrieval import (
+from llcpkg.ranking import (
     cosine_levels, default_cutoffs, evaluate_retrieval, expected_average_precision, expected_hits, rank_histograms,
 )
 
@@ -147,7 +147,7 @@ def test_bad_inputs_raise():
 @pytest.mark.parametrize("N, levels_max, R", [(7, 3, 1), (7, 3, 4), (7, 3, 7), (7, 3, 20), (5000, 16, 100),
                                                (5000, 64, 1000), (9000, 2, 3000)])
 def test_top_r_is_the_sorted_prefix_with_its_tie_block(N, levels_max, R):
-    from llcpkg.retrieval import top_r
+    from llcpkg.ranking import top_r
 
     levels = np.random.default_rng(N + R).integers(0, levels_max + 1, N).astype(np.uint8)
     got = top_r(levels, R, levels_max + 1)
@@ -160,7 +160,7 @@ def test_top_r_is_the_sorted_prefix_with_its_tie_block(N, levels_max, R):
 
 def test_hamming_top_r_agrees_with_the_expected_hits_of_the_histograms():
     from llcpkg.decode import PackedCodes, hamming_distances
-    from llcpkg.retrieval import hamming_levels, hamming_top_r
+    from llcpkg.ranking import hamming_levels, hamming_top_r
 
     rng = np.random.default_rng(3)
     db, q = rng.integers(0, 2, (3000, 20)), rng.integers(0, 2, (70, 20))

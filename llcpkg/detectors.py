@@ -1,12 +1,13 @@
-"""Out-of-distribution detection with LLC codes against score-based baselines (LLC, §4.4).
+"""Out-of-distribution detectors, their split and metrics (LLC, §4.4); the experiment that
+runs them is :mod:`llcpkg.experiments.ood`.
 
 Kusupati et al. (NeurIPS 2021) flag an image as OOD when its instance code g(x) matches no
 class code exactly (exact decoding, ED): no threshold and no OOD data are needed, and they
 report that a max-softmax-probability (MSP) baseline needed about 3,000 OOD samples to tune
 its threshold to the same F1.
 
-Protocol (:func:`run_ood`): hold some classes out (Omniglot: whole alphabets), train the
-baseline and LLC on the rest (``experiments.run_llc``, cached), then score four pools:
+Protocol (:func:`llcpkg.experiments.ood.run_ood`): hold some classes out (Omniglot: whole alphabets), train the
+baseline and LLC on the rest (``pipeline.run_llc``, cached), then score four pools:
 
 * ``val_in``  - a held-back part of the in-distribution TRAIN split (never trained on);
 * ``val_out`` - held-out classes' TRAIN images (at most as many as ``val_in``);
@@ -32,7 +33,7 @@ Conventions
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -43,16 +44,13 @@ from torch.utils.data import Dataset
 
 from . import decode
 from .data import DataBundle, take, split_classes
-from .experiments import default_bits, load_bundle, run_llc
 from .models import Classifier
-from .profiles import Profile
 from .train import iterate_batches
 
 __all__ = ["Scorer", "EnergyScorer", "ODINScorer", "HammingScorer", "EDScorer", "SCORERS", "register_scorer",
            "create_scorer", "list_scorers", "score_dataset", "ood_f1", "ood_auroc", "fpr_at_tpr",
            "best_f1_threshold", "OODSplit", "ood_split", "choose_held_out", "DetectorScores",
-           "evaluate_detector", "samples_to_match", "OODConfig", "OODResult", "run_ood",
-           "plot_f1_vs_samples", "plot_distance_histogram"]
+           "evaluate_detector", "samples_to_match"]
 
 
 # ----------------------------------------------------------------------------- metrics (OOD = positive)
@@ -196,12 +194,15 @@ def list_scorers() -> list[str]:
 
 def score_dataset(scorer: Scorer, model: Classifier, ds: Dataset, batch_size: int = 512,
                   device: str = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run ``scorer`` over ``ds`` in eval mode: pred (N,), score (N,) and labels (N,)."""
+    """Run ``scorer`` over ``ds`` in eval mode: pred (N,), score (N,) and labels (N,). The
+    model is left on the device it came on."""
+    home = next(model.parameters()).device
     model.eval().to(device)
     preds, scores, labels = [], [], []
     for x, y in iterate_batches(ds, batch_size, shuffle=False):
         p, s = scorer.postprocess(model, x.to(device))
         preds.append(p.cpu()), scores.append(s.detach().cpu()), labels.append(torch.as_tensor(y))
+    model.to(home)
     return torch.cat(preds).numpy(), torch.cat(scores).double().numpy(), torch.cat(labels).numpy()
 
 
@@ -328,108 +329,3 @@ def samples_to_match(table: pd.DataFrame, reference: str = "llc_ed", metric: str
                          "best": float(d[metric].max()), "n at best": int(d.loc[d[metric].idxmax(), "n_tune"]),
                          "n to match": float(ok.min()) if len(ok) else np.nan})
     return pd.DataFrame(rows)
-
-
-# ----------------------------------------------------------------------------- the experiment
-@dataclass
-class OODConfig:
-    """One OOD experiment on one data set."""
-
-    dataset: str  # a name in llcpkg.data.DATASETS
-    n_held_out: int = 3  # classes (or, with by_group, groups) held out as OOD, drawn with `seed`
-    by_group: bool = False  # hold out whole groups (Omniglot: alphabets)
-    held_out: list[int] | None = None  # explicit held-out classes (overrides n_held_out)
-    val_size: int | float = 3000  # held-back in-distribution train images (float = fraction)
-    bits: int | None = None  # LLC code length; None = 2·ceil(log2 L_in), the paper's ratio
-    detectors: tuple[str, ...] = ("llc_ed", "llc_hamming", "msp", "energy", "odin")  # names in SCORERS
-    n_tune: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)  # OOD (and ID) samples for tuning
-    repeats: int = 5  # draws of the tuning samples per n
-    seed: int = 0  # held-out choice, validation cut, training and tuning draws
-    scorer_kw: dict[str, dict] = field(default_factory=dict)  # per-detector settings, e.g. {"odin": {"epsilon": 0}}
-
-
-@dataclass
-class OODResult:
-    """What :func:`run_ood` returns; ``table`` also gives the F1 of the trivial detector that
-    flags every image OOD (2·n_out / (2·n_out + n_in)), the floor any detector must beat."""
-
-    table: pd.DataFrame  # evaluate_detector rows of every detector, with data-set columns
-    scores: dict[str, DetectorScores]
-    split: OODSplit
-    held_out_names: list[str]
-    bits: int
-
-
-def run_ood(cfg: OODConfig, profile: Profile) -> OODResult:
-    """Load the data set for ``profile``, split it, train (cached) baseline and LLC on the
-    in-distribution classes with ``run_llc``, score every detector and evaluate it."""
-    bundle = load_bundle(cfg.dataset, profile, seed=cfg.seed)
-    held = cfg.held_out if cfg.held_out is not None else choose_held_out(bundle, cfg.n_held_out, cfg.by_group, cfg.seed)
-    split = ood_split(bundle, held, cfg.val_size, cfg.seed)
-    bits = cfg.bits or default_bits(split.ind.num_classes)["paper ratio"]
-    run = run_llc(split.ind, profile, bits, cfg.seed)
-    models = {"baseline": run.baseline.model, "llc": run.phase2.model}
-    scores, tables = {}, []
-    for name in cfg.detectors:
-        scorer = create_scorer(name, **cfg.scorer_kw.get(name, {}))
-        model = models[scorer.model_kind]
-        pools = {p: score_dataset(scorer, model, ds, device=profile.device)
-                 for p, ds in [("val_in", split.val_in), ("val_out", split.val_out),
-                               ("test_in", split.ind.test), ("test_out", split.test_out)]}
-        s = DetectorScores(name, scorer.fixed_threshold, *(pools[p][1] for p in ("val_in", "val_out", "test_in", "test_out")),
-                           pools["test_in"][0], pools["test_in"][2])
-        scores[name] = s
-        tables.append(evaluate_detector(s, list(cfg.n_tune), cfg.repeats, cfg.seed))
-    table = pd.concat(tables, ignore_index=True)
-    n_in, n_out = len(split.ind.test), len(split.test_out)
-    info = {"dataset": cfg.dataset, "classes in": split.ind.num_classes, "classes out": len(held), "bits": bits,
-            "test in": n_in, "test out": n_out, "positive": "OOD", "F1 flag-all": 2 * n_out / (2 * n_out + n_in)}
-    table = pd.concat([pd.DataFrame([info] * len(table)), table], axis=1)
-    names = [bundle.class_names[c] for c in held]
-    return OODResult(table, scores, split, names, bits)
-
-
-# ----------------------------------------------------------------------------- figures
-def plot_f1_vs_samples(table: pd.DataFrame, reference: str = "llc_ed"):
-    """F1 (mean ± std over draws) against the number of tuning samples per class (in and out),
-    log x axis, one panel per data set; the reference detector as a horizontal line."""
-    import matplotlib.pyplot as plt
-
-    sets = list(dict.fromkeys(table["dataset"]))
-    fig, axes = plt.subplots(1, len(sets), figsize=(5.5 * len(sets), 4), squeeze=False)
-    for ax, ds in zip(axes[0], sets):
-        t = table[table["dataset"] == ds]
-        for det, d in t[t["detector"] != reference].groupby("detector", sort=False):
-            ax.errorbar(d["n_tune"], d["F1 mean"], yerr=d["F1 std"], marker="o", capsize=3, label=det)
-        ref = t[t["detector"] == reference]
-        if len(ref):
-            ax.axhline(float(ref["F1 mean"].iloc[0]), color="k", ls="--", label=f"{reference} (no tuning)")
-        ax.set_xscale("log")
-        ax.set_xlabel("tuning samples n (n OOD + n in-distribution)")
-        ax.set_ylabel("test F1 of the in/out decision (OOD = positive)")
-        ax.set_title(f"{ds}: F1 vs tuning samples")
-        ax.set_ylim(0, 1)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_distance_histogram(results: dict[str, OODResult], detector: str = "llc_hamming"):
-    """Share of test images at each Hamming distance from g(x) to the nearest class code,
-    in-distribution vs held-out classes, one panel per data set."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 3.8), squeeze=False)
-    for ax, (ds, res) in zip(axes[0], results.items()):
-        s = res.scores[detector]
-        top = int(max(s.test_in.max(), s.test_out.max())) + 1
-        for i, (vals, label) in enumerate([(s.test_in, "in-distribution"), (s.test_out, "held-out classes (OOD)")]):
-            share = np.bincount(vals.astype(np.int64), minlength=top + 1)[:top + 1] / max(len(vals), 1)
-            ax.bar(np.arange(top + 1) + (i - 0.5) * 0.4, share, width=0.4, label=label)
-        ax.set_xticks(np.arange(top + 1))
-        ax.set_xlabel(f"Hamming distance to the nearest class code (bits, k = {res.bits})")
-        ax.set_ylabel("share of test images")
-        ax.set_title(f"{ds}: instance codes vs class codes\n(distance 0 = accepted by ED)")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig

@@ -1,13 +1,13 @@
-"""Taxonomy (llcpkg.taxonomy): agreement scores and instance-code statistics on hand-made codes."""
+"""Hierarchy scores (llcpkg.hierarchy): agreement scores and instance-code statistics on hand-made codes."""
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import cophenet
 from scipy.spatial.distance import squareform
 from scipy.stats import rankdata, spearmanr
 
-from llcpkg.taxonomy import (
+from llcpkg.hierarchy import (
     _spearman_two_valued, agreement_pvalues, agreement_scores, code_tree, codebook_agreement, hierarchy_distance, instance_code_stats,
-    plot_code_dendrogram, radius_distribution,
+    radius_distribution,
 )
 
 # 4 classes, 4 bits, two groups {0, 1} and {2, 3}: codes within a group differ in 1 bit,
@@ -97,25 +97,3 @@ def test_instance_code_stats_hand_computed():
     assert s["bit |corr| mean"] == pytest.approx((1 + 2 / np.sqrt(3)) / 3)
     assert s["radius mean"] == 1.0 and s["radius >= 3"] == 0.25
     np.testing.assert_allclose(radius_distribution(inst, labels, class_codes), [0.5, 0.25, 0, 0.25])
-
-
-def test_dendrogram_figure_has_labels():
-    fig = plot_code_dendrogram(CODES, ["a", "b", "c", "d"], GROUPS, ["g0", "g1"], "toy")
-    ax = fig.axes[0]
-    assert ax.get_title() == "toy" and "Hamming" in ax.get_ylabel()
-    assert sorted(t.get_text() for t in ax.get_xticklabels()) == ["a", "b", "c", "d"]
-
-
-def test_run_taxonomy_end_to_end_on_toy(monkeypatch, quick_llc):
-    from dataclasses import replace
-
-    from llcpkg.data import toy_bundle
-    from llcpkg.profiles import get_profile
-    from llcpkg.taxonomy import run_taxonomy
-
-    toy = replace(toy_bundle(128, 64, 4, seed=0), groups={"left": [0, 2], "right": [1, 3]})
-    monkeypatch.setattr("llcpkg.taxonomy.load_bundle", lambda name, P, seed=0: toy)
-    r = run_taxonomy("toy", get_profile("smoke"), n_perm=10, n_random=5)
-    assert r.agreement["codebook"].tolist() == ["LLC learnt", "SVD", "CCA", "random (mean of 5)"]
-    assert (r.agreement["bits"] == 4).all() and r.codebooks["SVD"].shape == (4, 4)
-    assert r.instance["instances"] == 64 and r.radius.shape == (5,) and r.radius.sum() == pytest.approx(1)

@@ -1,4 +1,5 @@
-"""Taxonomy from learnt class codes (LLC, §4.5): show it, and measure it against a known hierarchy.
+"""Hierarchy scores of class codes (LLC, §4.5): a code tree measured against a known
+hierarchy (the experiment that shows and measures it: :mod:`llcpkg.experiments.taxonomy`).
 
 Kusupati et al. (NeurIPS 2021) cluster LLC's class codes agglomeratively and show that the
 tree groups semantically related classes. Here the tree is also *scored* against a known
@@ -26,24 +27,18 @@ Codes are {0, 1} arrays (L, k) / (N, k), bit 1 = sign +1 (``llcpkg.decode`` conv
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import cophenet, dendrogram, fcluster, linkage
+from scipy.cluster.hierarchy import cophenet, fcluster, linkage
 from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 from sklearn.metrics import adjusted_rand_score
 
 from .codebooks import build_codebook, to_bits
-from .decode import hamming_distances, signs_to_bits
-from .data import subset
-from .experiments import default_bits, llc_outputs, load_bundle, run_llc
-from .profiles import Profile
+from .decode import hamming_distances
 
 __all__ = ["code_tree", "hierarchy_distance", "agreement_scores", "agreement_pvalues", "codebook_agreement",
-           "instance_code_stats", "radius_distribution", "TaxonomyResult", "run_taxonomy", "plot_code_dendrogram",
-           "plot_radius_histogram"]
+           "instance_code_stats", "radius_distribution", "SCORES", "TESTED"]
 
 SCORES = ("within", "across", "gap", "spearman tree", "spearman codes", "ARI")
 TESTED = ("gap", "spearman tree", "spearman codes", "ARI")  # scores with a permutation p-value
@@ -173,93 +168,3 @@ def radius_distribution(inst: np.ndarray, labels: np.ndarray, class_codes: np.nd
     k = np.asarray(inst).shape[1]
     radius = np.asarray(hamming_distances(inst, class_codes), np.int64)[np.arange(len(labels)), labels]
     return np.bincount(radius, minlength=k + 1) / max(len(radius), 1)
-
-
-# ----------------------------------------------------------------------------- the experiment
-@dataclass
-class TaxonomyResult:
-    """What :func:`run_taxonomy` returns for one data set."""
-
-    dataset: str
-    class_names: list[str]
-    groups: np.ndarray  # (L,) group index of each class
-    group_names: list[str]
-    codebooks: dict[str, np.ndarray]  # name → (L, k) {0, 1}: the learnt codes, then SVD and CCA
-    agreement: pd.DataFrame  # codebook_agreement rows, with dataset / classes / bits columns
-    instance: dict[str, float]  # instance_code_stats of the phase-2 test instance codes
-    radius: np.ndarray  # (k + 1,) radius_distribution of the same
-
-
-def run_taxonomy(name: str, profile: Profile, seed: int = 0, bits: int | None = None, n_perm: int = 1000,
-                 n_random: int = 100, cca_samples: int | None = 10_000) -> TaxonomyResult:
-    """Reuse (or train) the cached LLC run of ``experiments.run_llc`` on data set ``name`` at
-    k = ``bits`` (default: 2·ceil(log2 L), the run notebook 01 caches) and measure its
-    class codes against the data set's groups, beside SVD codes (from the baseline's
-    classifier weights) and CCA codes (from its features of at most ``cca_samples`` training
-    images, drawn with ``seed``); then describe the phase-2 instance codes of the test split."""
-    data = load_bundle(name, profile, seed=seed)
-    groups = data.class_to_group()
-    if groups is None:
-        raise ValueError(f"{name} has no known class groups to compare the code tree with")
-    k = bits or default_bits(data.num_classes)["paper ratio"]
-    run = run_llc(data, profile, k, seed)
-    test = llc_outputs(run.phase2, data, "test", device=profile.device)
-    train_feats = llc_outputs(run.baseline, subset(data, cca_samples, None, seed), "train", device=profile.device)
-    L = data.num_classes
-    codebooks = {
-        "LLC learnt": test["class_bits"],
-        "SVD": to_bits(build_codebook("svd", L, k, seed=seed, weights=run.baseline.model.head.fc.weight)),
-        "CCA": to_bits(build_codebook("cca", L, k, seed=seed, features=train_feats["features"],
-                                      labels=train_feats["labels"])),
-    }
-    agreement = codebook_agreement(codebooks, groups, n_perm=n_perm, n_random=n_random, seed=seed)
-    agreement.insert(0, "bits", k), agreement.insert(0, "groups", len(data.groups)), agreement.insert(0, "classes", L)
-    agreement.insert(0, "dataset", name)
-    inst = signs_to_bits(test["bit_logits"])
-    return TaxonomyResult(name, data.class_names, groups, list(data.groups), codebooks, agreement,
-                          {"dataset": name, **instance_code_stats(inst, test["labels"], test["class_bits"])},
-                          radius_distribution(inst, test["labels"], test["class_bits"]))
-
-
-# ----------------------------------------------------------------------------- figures
-def plot_code_dendrogram(codes: np.ndarray, class_names: list[str], groups: np.ndarray, group_names: list[str],
-                         title: str, method: str = "average", show_names: bool = True):
-    """Dendrogram of the class codes (Hamming distance in bits), leaves marked by group colour;
-    class names under the leaves when ``show_names`` (else only the coloured marks)."""
-    import matplotlib.pyplot as plt
-
-    groups = np.asarray(groups)
-    L = len(groups)
-    fig, ax = plt.subplots(figsize=(max(7, min(24, 0.09 * L + 5)), 4.8))
-    d = dendrogram(code_tree(codes, method), ax=ax, labels=list(class_names) if show_names else None,
-                   no_labels=not show_names, color_threshold=0, above_threshold_color="0.35", leaf_rotation=90)
-    cmap = plt.get_cmap("tab10" if len(group_names) <= 10 else "tab20")
-    leaves = np.asarray(d["leaves"])
-    xs = 5 + 10 * np.arange(L)
-    for g, gname in enumerate(group_names):
-        sel = groups[leaves] == g
-        ax.scatter(xs[sel], np.zeros(sel.sum()), marker="s", s=30 if L < 50 else 9, color=cmap(g % cmap.N),
-                   label=gname, zorder=3, clip_on=False)
-    if show_names:
-        for tick, leaf in zip(ax.get_xticklabels(), leaves):
-            tick.set_color(cmap(groups[leaf] % cmap.N))
-    ax.set_ylabel(f"Hamming distance between class codes (bits, {method} linkage)")
-    ax.set_xlabel("classes (leaf colour = known group)")
-    ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="known group", title_fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def plot_radius_histogram(dists: dict[str, np.ndarray]):
-    """Share of test instances at each Hamming radius from their class code, one bar set per data set."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(dists), figsize=(5 * len(dists), 3.6), squeeze=False)
-    for ax, (name, share) in zip(axes[0], dists.items()):
-        ax.bar(np.arange(len(share)), share, color="tab:blue")
-        ax.set_xlabel(f"Hamming radius from the class code (bits, k = {len(share) - 1})")
-        ax.set_ylabel("share of test instances")
-        ax.set_title(f"{name}: instance codes around their class code")
-    fig.tight_layout()
-    return fig

@@ -1,0 +1,64 @@
+"""Every setting named in the layout issue has exactly one definition: a scan of the sources
+(llcpkg/ and the notebooks' code) for literal assignments."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _sources() -> dict[str, str]:
+    out = {str(p.relative_to(ROOT)): p.read_text() for p in (ROOT / "llcpkg").rglob("*.py")}
+    for nb in (ROOT / "notebooks").glob("*.ipynb"):
+        cells = json.loads(nb.read_text())["cells"]
+        out[str(nb.relative_to(ROOT))] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return out
+
+
+def _hits(pattern: str) -> list[str]:
+    rx = re.compile(pattern, re.M)
+    return [f"{name}: {m.group(0)}" for name, text in _sources().items() for m in rx.finditer(text)]
+
+
+def test_the_scan_sees_the_sources():
+    assert len(_sources()) > 20 and any(n.endswith(".ipynb") for n in _sources())
+
+
+@pytest.mark.parametrize("what, pattern, home", [
+    ("the logit scale's default", r"^\s*DEFAULT_LOGIT_SCALE\s*=", "llcpkg/models.py"),
+    ("the cache version", r"^\s*CACHE_VERSION\s*=", "llcpkg/cache.py"),
+    ("the profile → epochs rules", r"^\s*EPOCH_RULES\b.*=", "llcpkg/profiles.py"),
+    ("the epoch scaling", r"^def scaled_epochs\(", "llcpkg/profiles.py"),
+    ("the default code length", r"^def default_bits\(", "llcpkg/codebooks.py"),
+])
+def test_one_definition(what, pattern, home):
+    hits = _hits(pattern)
+    assert len(hits) == 1 and hits[0].startswith(home + ":"), (what, hits)
+
+
+def test_logit_scale_defaults_are_never_literals():
+    assert _hits(r"logit_scale\s*:\s*str\s*=\s*[\"']") == []  # fields and parameters default to DEFAULT_LOGIT_SCALE
+
+
+def test_phase2_lr_is_set_only_in_the_profiles():
+    hits = _hits(r"phase2_lr\s*(:\s*float)?\s*=\s*[0-9]")
+    assert hits and all(h.startswith("llcpkg/profiles.py:") for h in hits), hits
+
+
+def test_epochs_are_not_typed_outside_the_profiles():
+    # TrainConfig's own default (a bare config, no profile) is the one allowed literal
+    hits = [h for h in _hits(r"epochs\s*(:\s*int)?\s*=\s*[1-9]") if not h.startswith("llcpkg/profiles.py:")]
+    assert hits == ["llcpkg/train.py: epochs: int = 3"], hits
+
+
+def test_the_profile_name_is_read_in_one_place():
+    hits = _hits(r"environ\.get\([\"']LLC_PROFILE")  # every notebook calls profiles.default_profile_name()
+    assert len(hits) == 1 and hits[0].startswith("llcpkg/profiles.py:"), hits
+
+
+def test_the_library_never_imports_the_experiments():
+    lib = {n: t for n, t in _sources().items() if n.startswith("llcpkg/") and not n.startswith("llcpkg/experiments/")}
+    rx = re.compile(r"^\s*(from\s+(\.|llcpkg\.)experiments|import\s+llcpkg\.experiments)", re.M)
+    assert [n for n, t in lib.items() if rx.search(t)] == []
