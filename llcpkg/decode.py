@@ -53,6 +53,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import hamming
+
 __all__ = [
     "signs_to_bits", "pack_bits", "unpack_bits", "PackedCodes", "hamming_distances",
     "mips_decode", "MHDResult", "mhd_decode", "CodeTable", "ed_decode", "BallResult",
@@ -341,26 +343,10 @@ def _work(name: str, shape: tuple, dtype) -> np.ndarray:
 def _distance_rows(qw: np.ndarray, cw: np.ndarray, out: np.ndarray, xblock: int = _XBLOCK) -> np.ndarray:
     """Hamming distances of qw (q, W) to every row of cw (L, W) into out (q, L).
 
-    Scans the codebook in class blocks of about ``xblock`` word-XORs through reused scratch
-    buffers (no big temporaries).
+    The kernels are ``hamming.distance_rows`` (byte popcount + multiply-add where that is
+    faster); the codebook is scanned in blocks of about ``xblock`` word-XORs.
     """
-    nq, W = qw.shape
-    L = len(cw)
-    lb = max(1, min(L, xblock // (nq * W)))
-    xbuf = _work("xor", (nq, lb, W), cw.dtype)
-    cbuf = _work("count", (nq, lb, W), np.uint8) if W > 1 else None
-    for l0 in range(0, L, lb):
-        l1 = min(L, l0 + lb)
-        x = xbuf[:, : l1 - l0]
-        if W == 1:  # 2-D broadcast: a size-1 innermost axis would slow numpy's loops
-            np.bitwise_xor(qw, cw[None, l0:l1, 0], out=x[..., 0])
-            np.bitwise_count(x[..., 0], out=out[:, l0:l1])
-        else:
-            np.bitwise_xor(qw[:, None, :], cw[None, l0:l1, :], out=x)
-            cnt = cbuf[:, : l1 - l0]
-            np.bitwise_count(x, out=cnt)
-            cnt.sum(axis=-1, dtype=out.dtype, out=out[:, l0:l1])
-    return out
+    return hamming.distance_rows(qw, cw, out, xblock * cw.dtype.itemsize)
 
 
 def _mhd_numpy(q: PackedCodes, c: PackedCodes, tie, u, scores, block) -> MHDResult:
