@@ -29,6 +29,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -145,12 +146,21 @@ class DistinctCodes:
         flat = self.inverse * len(classes) + col
         return np.bincount(flat, minlength=self.n_distinct * len(classes)).reshape(self.n_distinct, len(classes))
 
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """(U,) float64 item counts: bincount weights (integer sums < 2^53 are exact)."""
+        return self.counts.astype(np.float64)
+
     def items_of(self, codes: np.ndarray) -> np.ndarray:
         """Ascending ids of every item holding one of the distinct ``codes`` (m,) int64."""
         s, e = self.starts[codes], self.starts[codes + 1]
-        size = e - s
-        idx = np.repeat(s - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
-        return np.sort(self.order[idx])
+        if len(codes) <= 64:  # few groups: slices beat the index arithmetic
+            o = self.order
+            idx = np.concatenate([o[:0]] + [o[a:b] for a, b in zip(s.tolist(), e.tolist())])
+        else:
+            size = e - s
+            idx = self.order[np.repeat(s - np.cumsum(size) + size, size) + np.arange(int(size.sum()))]
+        return np.sort(idx, kind="stable")  # sorted runs, one per code: timsort merges them
 
     def level_counts(self, d: np.ndarray, n_levels: int, weights: np.ndarray | None = None) -> np.ndarray:
         """Items per distance level from distances to the distinct codes, d (q, U) ->
@@ -193,13 +203,11 @@ def distinct_top_r(qw: np.ndarray, dc: DistinctCodes, R: int, n_levels: int,
     Needs 1 <= R < N.
     """
     d = distinct_distances(qw, dc, dtype)
-    cum = np.cumsum(dc.level_counts(d, n_levels), axis=1)  # (q, n_levels)
-    t = (cum < R).sum(axis=1)
     out = []
-    for i, ti in enumerate(t):
-        ti = int(ti)
-        below = int(cum[i, ti - 1]) if ti > 0 else 0
-        out.append((dc.items_of(np.flatnonzero(d[i] <= ti)), ti, below))
+    for row in d:
+        cum = np.bincount(row, weights=dc.weights, minlength=n_levels).cumsum()
+        t = int(np.searchsorted(cum, R))  # the first level whose cumulative count reaches R
+        out.append((dc.items_of(np.flatnonzero(row <= t)), t, int(cum[t - 1]) if t else 0))
     return out
 
 
