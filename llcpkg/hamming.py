@@ -8,12 +8,12 @@ Kernels (:func:`distance_rows`), chosen by measurement on the reference CPU (AMD
 AVX2, no AVX-512), where numpy's ``bitwise_count`` is vectorised for uint8 only (about 0.05
 ns a byte) and runs one element at a time on wider words (about 0.45 ns a uint64):
 
-* uint8 words: XOR, then ``bitwise_count`` in place;
-* uint16 / uint32 words: XOR, ``bitwise_count`` of the bytes (vectorised), and the byte
-  counts of each word summed by one multiply, ``(c * 0x0101...) >> 8 (w - 1)``: the top
-  byte of the product is the sum of the word's bytes (each count <= 8, so no carry);
-* uint64 words: XOR, then ``bitwise_count`` of the words (faster here than the byte path,
-  whose uint64 multiply has no AVX2 instruction);
+* uint16 words (9 <= k <= 16): XOR, ``bitwise_count`` of the bytes (vectorised), and the
+  two byte counts of each word summed by one multiply, ``(c * 0x0101) >> 8``: the top byte
+  of the product is the sum of the word's bytes (each count <= 8, so no carry);
+* uint8, uint32 and uint64 words: XOR, then ``bitwise_count`` of the words. For uint32 and
+  uint64 the byte path's three extra passes cost more than they save (measured interleaved
+  with a cosine scan, as in ``speed_bench``; uint64 multiply has no AVX2 instruction);
 * several uint64 words (k > 64): XOR and count word by word, summed in the output dtype.
 
 The database is scanned in blocks of about ``_BLOCK_BYTES`` of XORed words through reused
@@ -33,10 +33,12 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["distance_rows", "DistinctCodes", "distinct_codes", "use_distinct", "DISTINCT_MAX_FRACTION"]
+__all__ = ["distance_rows", "select_top_r", "DistinctCodes", "distinct_codes", "use_distinct", "distinct_top_r",
+           "distinct_histograms", "DISTINCT_MAX_FRACTION", "TOP_R_QUERIES"]
 
 _BLOCK_BYTES = 1 << 20  # bytes of XORed words per block (1 MiB: smaller blocks measured slower)
-DISTINCT_MAX_FRACTION = 0.25  # rank over distinct codes when U <= this fraction of N (measured)
+DISTINCT_MAX_FRACTION = 0.2  # rank over distinct codes when U <= this fraction of N (measured crossover)
+TOP_R_QUERIES = 8  # queries whose distance rows the direct top-R holds at once (measured at N = 60k: 8-16 beat 1 and 64)
 _SCRATCH = threading.local()
 
 
@@ -50,25 +52,16 @@ def scratch(name: str, size: int, dtype) -> np.ndarray:
     return buf[:nbytes].view(dtype)
 
 
-def _byte_sum_multiplier(dtype: np.dtype) -> tuple[np.generic, np.generic]:
-    """(0x0101...01, 8 (w - 1)) of a w-byte unsigned word type."""
-    w = dtype.itemsize
-    return dtype.type(int("01" * w, 16)), dtype.type(8 * (w - 1))
-
-
 def _count_words(x: np.ndarray, out: np.ndarray) -> None:
-    """Popcount of each single word of ``x`` (any shape, W == 1) into ``out`` (same shape); clobbers x."""
+    """Popcount of each word of ``x`` (any shape) into ``out`` (same shape); clobbers uint16 x."""
     dt = x.dtype
-    if dt.itemsize == 1:
-        np.bitwise_count(x, out=out)
-    elif dt.itemsize == 8:
+    if dt.itemsize != 2:
         np.bitwise_count(x, out=out)
     else:
-        mult, shift = _byte_sum_multiplier(dt)
         b = x.view(np.uint8)
         np.bitwise_count(b, out=b)
-        np.multiply(x, mult, out=x)
-        np.right_shift(x, shift, out=x)
+        np.multiply(x, np.uint16(0x0101), out=x)
+        np.right_shift(x, np.uint16(8), out=x)
         np.copyto(out, x, casting="unsafe")
 
 

@@ -212,24 +212,22 @@ def hamming_top_r(query_bits, db_codes: decode.PackedCodes, R: int) -> list[TopR
 
     ``query_bits`` (n, k) bits or PackedCodes. When the database holds few distinct codes
     (``hamming.use_distinct``), the ranking runs over them with per-code item counts
-    (``hamming.distinct_top_r``; the distinct codes are found once per database); otherwise
+    (``hamming.distinct_top_r``; the distinct codes of a PackedCodes database are found once and
+    kept with it, so treat its words as read-only); otherwise
     XOR + popcount into uint8 levels, then :func:`top_r` per query. Both give the same TopR.
     """
     q, db = decode._as_packed(query_bits, "query_bits"), decode._as_packed(db_codes, "db_codes")
     decode._check_k(q, db)
     dtype, n_levels = (np.uint8 if q.k < 256 else np.uint16), q.k + 1
-    dc = hamming.distinct_codes(db)
-    if R < db.n and hamming.use_distinct(dc, db.n):
+    dc = hamming.distinct_codes(db) if db is db_codes else None  # kept with a PackedCodes database only
+    if dc is not None and R < db.n and hamming.use_distinct(dc, db.n):
         return [TopR(ids, t, nb) for ids, t, nb in hamming.distinct_top_r(q.words, dc, R, n_levels, dtype)]
-    out, step = [], _TOP_R_QUERIES
+    out, step = [], hamming.TOP_R_QUERIES
     levels = np.empty((min(step, q.n), db.n), dtype)
     for s in range(0, q.n, step):
         rows = hamming.distance_rows(q.words[s:s + step], db.words, levels[: min(step, q.n - s)])
         out += [top_r(row, R, n_levels) for row in rows]
     return out
-
-
-_TOP_R_QUERIES = 8  # queries whose distance rows are held at once (measured at N = 60k: 8-16 beat 1 and 64)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
