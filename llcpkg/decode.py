@@ -350,10 +350,14 @@ def _distance_rows(qw: np.ndarray, cw: np.ndarray, out: np.ndarray, xblock: int 
 
 
 def _mhd_numpy(q: PackedCodes, c: PackedCodes, tie, u, scores, block) -> MHDResult:
-    """Exact scan: distance rows of a query block, then argmin (lowest), min and tie count."""
+    """Exact scan: distance rows of a query block, then argmin (lowest), min and tie count
+    (with the compiled kernels: :func:`_mhd_fused`)."""
     n, L = q.n, c.n
     dtype = np.uint8 if q.k < 256 else np.uint16
     qb = max(1, min(n, block // L))  # distance rows held at once: qb * L entries
+    fused = hamming.nearest(q.words, c.words)
+    if fused is not None:
+        return _mhd_fused(q, c, fused, tie, u, scores, qb)
     out = _work("dist", (qb, L), dtype)
     pred = np.zeros(n, np.int64)
     dist = np.zeros(n, np.int64)
@@ -377,6 +381,27 @@ def _mhd_numpy(q: PackedCodes, c: PackedCodes, tie, u, scores, block) -> MHDResu
             pairs_c.append(cc)
     if pairs_r:
         p, _ = _resolve_ties(np.concatenate(pairs_r), np.concatenate(pairs_c), n, tie, u, scores, c)
+        pred = np.where(p >= 0, p, pred)
+    return MHDResult(pred, dist, n_tied)
+
+
+def _mhd_fused(q: PackedCodes, c: PackedCodes, fused, tie, u, scores, qb: int) -> MHDResult:
+    """MHD from ``hamming.nearest``'s (arg, dist, count): "lowest" is the compiled argmin;
+    other policies take the tied classes from distance rows of the tied queries only
+    (``qb`` rows at a time) and resolve them as :func:`_mhd_numpy` does."""
+    pred, dist, n_tied = fused
+    tied = np.flatnonzero(n_tied > 1) if tie != "lowest" else np.zeros(0, np.int64)
+    if tied.size:
+        dtype = np.uint8 if q.k < 256 else np.uint16
+        out = _work("dist", (min(qb, tied.size), c.n), dtype)
+        pairs_r, pairs_c = [], []
+        for s in range(0, tied.size, qb):
+            rows = tied[s:s + qb]
+            d = _distance_rows(q.words[rows], c.words, out[: len(rows)])
+            rr, cc = np.nonzero(d == dist[rows][:, None])
+            pairs_r.append(rows[rr])
+            pairs_c.append(cc)
+        p, _ = _resolve_ties(np.concatenate(pairs_r), np.concatenate(pairs_c), q.n, tie, u, scores, c)
         pred = np.where(p >= 0, p, pred)
     return MHDResult(pred, dist, n_tied)
 

@@ -19,6 +19,14 @@ ns a byte) and runs one element at a time on wider words (about 0.45 ns a uint64
 The database is scanned in blocks of about ``_BLOCK_BYTES`` of XORed words through reused
 per-thread scratch buffers, so no call allocates (and page-faults) megabytes.
 
+Compiled kernels (optional, numba): when numba imports, :func:`distance_rows`,
+:func:`nearest` (MHD's argmin, minimum and tie count) and :func:`top_r_rows` (distance +
+counting top-R) run fused loops from ``llcpkg._hamming_jit`` instead - LLVM's ``ctpop``
+vectorised with AVX2 byte shuffles, codes in L1-sized blocks, no full-size temporaries.
+Results are identical (integer arithmetic; tests run both paths). ``USE_COMPILED = False``
+(or the environment variable ``LLC_NO_NUMBA=1``) forces the numpy path; :func:`nearest` and
+:func:`top_r_rows` then return None and their callers run their numpy code.
+
 :class:`DistinctCodes` holds a database's distinct codes and the items of each. Class codes
 (LLC) are few - 117 distinct among 10,000 Fashion-MNIST test images - so ranking over the U
 distinct codes with per-code item counts replaces an O(N) scan by an O(U) one and gives the
@@ -26,6 +34,7 @@ same tie blocks: every item of a code is at that code's distance.
 """
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -33,13 +42,34 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["distance_rows", "select_top_r", "DistinctCodes", "distinct_codes", "use_distinct", "distinct_top_r",
+__all__ = ["distance_rows", "nearest", "top_r_rows", "compiled", "USE_COMPILED", "select_top_r", "DistinctCodes", "distinct_codes", "use_distinct", "distinct_top_r",
            "distinct_histograms", "DISTINCT_MAX_FRACTION", "TOP_R_QUERIES"]
 
 _BLOCK_BYTES = 1 << 20  # bytes of XORed words per block (1 MiB: smaller blocks measured slower)
 DISTINCT_MAX_FRACTION = 0.02  # distinct-code ranking when U <= 2% of N (measured at N = 60k: it wins at U/N = 0.008 for k = 16 and 64, loses at 0.05 for k = 16)
 TOP_R_QUERIES = 8  # queries whose distance rows the direct top-R holds at once (measured at N = 60k: 8-16 beat 1 and 64)
 _SCRATCH = threading.local()
+USE_COMPILED = os.environ.get("LLC_NO_NUMBA", "0") in ("", "0")  # numba kernels when importable
+_JIT: list = []  # the imported llcpkg._hamming_jit (or None without numba), once
+
+
+def compiled():
+    """The compiled kernels module ``llcpkg._hamming_jit``, or None (numba missing, or
+    ``USE_COMPILED`` false). Imported on first use: numba's import costs about 0.3 s."""
+    if not USE_COMPILED:
+        return None
+    if not _JIT:
+        try:
+            from . import _hamming_jit
+        except ImportError:
+            _hamming_jit = None
+        _JIT.append(_hamming_jit)
+    return _JIT[0]
+
+
+def _kernel_words(w: np.ndarray) -> np.ndarray:
+    """Words as the compiled kernels take them: (n,) for one word a code, else (n, W); contiguous."""
+    return np.ascontiguousarray(w[:, 0] if w.shape[1] == 1 else w)
 
 
 def scratch(name: str, size: int, dtype) -> np.ndarray:
@@ -75,6 +105,10 @@ def distance_rows(qw: np.ndarray, cw: np.ndarray, out: np.ndarray, block_bytes: 
     N = len(cw)
     if nq == 0 or N == 0:
         return out
+    jit = compiled()
+    if jit is not None and out.flags.c_contiguous:
+        jit.distance_rows(_kernel_words(qw), _kernel_words(cw), out)
+        return out
     lb = max(1, min(N, block_bytes // (nq * W * cw.dtype.itemsize)))
     x = scratch("xor", nq * lb, cw.dtype)
     c = scratch("count", nq * lb, out.dtype) if W > 1 else None
@@ -93,6 +127,39 @@ def distance_rows(qw: np.ndarray, cw: np.ndarray, out: np.ndarray, block_bytes: 
             if j:
                 np.add(ob, cb, out=ob)
     return out
+
+
+def nearest(qw: np.ndarray, cw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """MHD's scan, compiled: for queries qw (q, W) over codes cw (L, W), L >= 1, returns
+    (arg, dist, count) (q,) int64 - the lowest index at the minimum distance, that distance
+    and the codes at it - or None without the compiled kernels (run the numpy scan)."""
+    jit = compiled()
+    if jit is None:
+        return None
+    nq = len(qw)
+    arg, dist, count = (np.empty(nq, np.int64) for _ in range(3))
+    k_max = 64 * qw.shape[1] if qw.dtype == np.uint64 else 8 * qw.dtype.itemsize
+    buf = scratch("nearest", jit._CODES_BLOCK, np.uint8 if k_max < 256 else np.uint16)
+    jit.nearest(_kernel_words(qw), _kernel_words(cw), buf, arg, dist, count)
+    return arg, dist, count
+
+
+def top_r_rows(qw: np.ndarray, cw: np.ndarray, R: int, n_levels: int,
+               dtype) -> list[tuple[np.ndarray, int, int]] | None:
+    """Top R of each query qw (q, W) over codes cw (N, W), 1 <= R < N, in one compiled pass
+    per query: a list of (ids ascending, cut level t, n_before) exactly as
+    :func:`select_top_r` of the query's distances, or None without the compiled kernels.
+    ``dtype`` holds the levels (n_levels - 1 = k)."""
+    jit = compiled()
+    if jit is None:
+        return None
+    nq, N = len(qw), len(cw)
+    lev, cand_lev = scratch("top_r_lev", N, dtype), scratch("top_r_cand_lev", N, dtype)
+    cand = scratch("top_r_cand", N, np.int64)
+    starts, cut, before = np.empty(nq + 1, np.int64), np.empty(nq, np.int64), np.empty(nq, np.int64)
+    ids = jit.top_r(_kernel_words(qw), _kernel_words(cw), R, n_levels, lev, cand, cand_lev,
+                    np.empty(max(1, nq * min(N, 2 * R)), np.int64), starts, cut, before)
+    return [(ids[starts[i]:starts[i + 1]], int(cut[i]), int(before[i])) for i in range(nq)]
 
 
 # ------------------------------------------------------------------ distinct codes

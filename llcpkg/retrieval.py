@@ -214,7 +214,8 @@ def hamming_top_r(query_bits, db_codes: decode.PackedCodes, R: int) -> list[TopR
     (``hamming.use_distinct``), the ranking runs over them with per-code item counts
     (``hamming.distinct_top_r``; the distinct codes of a PackedCodes database are found once and
     kept with it, so treat its words as read-only); otherwise
-    XOR + popcount into uint8 levels, then :func:`top_r` per query. Both give the same TopR.
+    XOR + popcount into uint8 levels, then :func:`top_r` per query (``hamming.top_r_rows``'
+    compiled loop when numba is there). All give the same TopR.
     """
     q, db = decode._as_packed(query_bits, "query_bits"), decode._as_packed(db_codes, "db_codes")
     decode._check_k(q, db)
@@ -222,6 +223,9 @@ def hamming_top_r(query_bits, db_codes: decode.PackedCodes, R: int) -> list[TopR
     dc = hamming.distinct_codes(db) if db is db_codes else None  # kept with a PackedCodes database only
     if dc is not None and R < db.n and hamming.use_distinct(dc, db.n):
         return [TopR(ids, t, nb) for ids, t, nb in hamming.distinct_top_r(q.words, dc, R, n_levels, dtype)]
+    fused = hamming.top_r_rows(q.words, db.words, R, n_levels, dtype) if R < db.n else None
+    if fused is not None:  # compiled: distance + counting top-R in one pass per query
+        return [TopR(ids, t, nb) for ids, t, nb in fused]
     out, step = [], hamming.TOP_R_QUERIES
     levels = np.empty((min(step, q.n), db.n), dtype)
     for s in range(0, q.n, step):

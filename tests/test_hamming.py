@@ -1,9 +1,12 @@
-"""Hamming kernels and the distinct-code ranking (llcpkg.hamming) against brute force and the direct path."""
+"""Hamming kernels and the distinct-code ranking (llcpkg.hamming) against brute force and the direct path.
+
+Every test runs twice: with the compiled (numba) kernels and with the numpy fallback.
+"""
 import numpy as np
 import pytest
 
 from llcpkg import hamming, retrieval
-from llcpkg.decode import PackedCodes, hamming_distances
+from llcpkg.decode import PackedCodes, hamming_distances, mhd_decode
 from llcpkg.retrieval import evaluate_retrieval, hamming_levels, hamming_top_r, rank_histograms, top_r
 
 KS = [1, 7, 8, 16, 20, 32, 64, 65, 128]
@@ -18,6 +21,19 @@ def tied_codes(rng, n: int, k: int, distinct: int) -> np.ndarray:
     """(n, k) bits drawn from ``distinct`` random codes: many repeated codes, many ties."""
     pool = rng.integers(0, 2, (distinct, k), dtype=np.uint8)
     return pool[rng.integers(0, distinct, n)]
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def kernels(request, monkeypatch):
+    """Run the test on the compiled kernels (skipped without numba), then on the numpy path."""
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+        monkeypatch.setattr(hamming, "USE_COMPILED", True)
+        assert hamming.compiled() is not None
+    else:
+        monkeypatch.setattr(hamming, "USE_COMPILED", False)
+        assert hamming.compiled() is None and hamming.nearest(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8)) is None
+    return request.param
 
 
 @pytest.fixture
@@ -56,6 +72,52 @@ def test_all_bits_set_reach_distance_k():
     for k in KS:
         ones, zeros = np.ones((1, k), np.uint8), np.zeros((2, k), np.uint8)
         assert hamming_distances(ones, zeros, dtype=np.uint8).tolist() == [[k, k]]
+
+
+def brute_mhd(a: np.ndarray, b: np.ndarray, tie: str, scores: np.ndarray, seed: int) -> tuple:
+    """MHD by definition (module docstring of llcpkg.decode): pred, distance, n_tied per query."""
+    d = brute_distances(a, b)
+    u = np.random.default_rng(seed).random(len(a))
+    pred = []
+    for i, row in enumerate(d):
+        tied = np.flatnonzero(row == row.min())
+        if tie == "random":
+            pred.append(tied[min(int(u[i] * len(tied)), len(tied) - 1)])
+        elif tie == "score":
+            s = ((2.0 * b[tied] - 1.0) * scores[i]).sum(1)
+            pred.append(tied[np.flatnonzero(s == s.max())[0]])
+        else:
+            pred.append(tied[0])
+    return np.array(pred), d.min(1), (d == d.min(1)[:, None]).sum(1)
+
+
+@pytest.mark.parametrize("k", KS)
+@pytest.mark.parametrize("tie", ["lowest", "random", "score"])
+def test_mhd_equals_brute_force_ties_included(k, tie):
+    """A codebook of few distinct codes (many tied classes), over several code blocks."""
+    rng = np.random.default_rng(k)
+    cb = tied_codes(rng, 5000, k, 40)
+    q = np.concatenate([tied_codes(rng, 5, k, 40), rng.integers(0, 2, (4, k), dtype=np.uint8)])
+    scores = rng.standard_normal(q.shape)
+    res = mhd_decode(q, cb, tie=tie, scores=scores if tie == "score" else None, seed=3, block=3 * 5000)
+    pred, dist, n_tied = brute_mhd(q, cb, tie, scores, 3)
+    assert np.array_equal(res.pred, pred) and np.array_equal(res.distance, dist)
+    assert np.array_equal(res.n_tied, n_tied) and n_tied.max() > 1
+
+
+@pytest.mark.parametrize("k", [3, 16, 64, 65])
+def test_direct_top_r_equals_its_definition(k, force_path):
+    """The direct (non-distinct) top-R of many queries, small and large R, ties included."""
+    force_path(False)
+    rng = np.random.default_rng(k)
+    db = tied_codes(rng, 3000, k, 200)
+    q = np.concatenate([tied_codes(rng, 20, k, 200), rng.integers(0, 2, (20, k), dtype=np.uint8)])
+    d = brute_distances(q, db)
+    for R in (1, 5, 700, 2999, 3000):
+        for row, t in zip(d, hamming_top_r(q, PackedCodes.from_bits(db), R), strict=True):
+            cut = int(np.argmax(np.cumsum(np.bincount(row, minlength=k + 1)) >= R)) if R < 3000 else row.max()
+            assert t.level == cut and np.array_equal(t.ids, np.flatnonzero(row <= cut))
+            assert t.n_before == ((row < cut).sum() if R < 3000 else 3000)
 
 
 # ------------------------------------------------------------------ distinct codes
@@ -98,6 +160,18 @@ def test_select_top_r_when_the_sampled_guess_is_wrong():
     levels[0::4] = 0  # all sampled: the guess (0) is too low
     ids, t, before = hamming.select_top_r(levels, 3_000, 4)
     assert (t, before) == (3, 2_500) and np.array_equal(ids, np.arange(10_000))
+
+
+def test_direct_top_r_when_the_sampled_guess_is_wrong(force_path):
+    """As above through hamming_top_r (compiled or numpy): codes 0 at every 4th item only."""
+    force_path(False)
+    for first, far, R, expect in ((1, 2, 2_000, (0, 0)), (0, 3, 3_000, (3, 2_500))):
+        db = np.zeros((10_000, 3), np.uint8)
+        db[:, :far] = 1
+        db[first::4] = 0
+        (t,) = hamming_top_r(np.zeros((1, 3), np.uint8), PackedCodes.from_bits(db), R)
+        d = db.sum(1)
+        assert (t.level, t.n_before) == expect and np.array_equal(t.ids, np.flatnonzero(d <= expect[0]))
 
 
 @pytest.mark.parametrize("k,distinct", [(4, 16), (8, 5), (20, 40), (64, 30), (65, 12)])
