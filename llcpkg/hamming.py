@@ -138,28 +138,29 @@ def nearest(qw: np.ndarray, cw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
         return None
     nq = len(qw)
     arg, dist, count = (np.empty(nq, np.int64) for _ in range(3))
-    k_max = 64 * qw.shape[1] if qw.dtype == np.uint64 else 8 * qw.dtype.itemsize
-    buf = scratch("nearest", jit._CODES_BLOCK, np.uint8 if k_max < 256 else np.uint16)
-    jit.nearest(_kernel_words(qw), _kernel_words(cw), buf, arg, dist, count)
+    bits = 8 * qw.dtype.itemsize * qw.shape[1]  # >= k
+    buf = scratch("nearest", jit._CODES_BLOCK, np.uint8 if bits < 256 else np.uint16)
+    jit.nearest(_kernel_words(qw), _kernel_words(cw), bits + 1, buf, arg, dist, count)
     return arg, dist, count
 
 
-def top_r_rows(qw: np.ndarray, cw: np.ndarray, R: int, n_levels: int,
-               dtype) -> list[tuple[np.ndarray, int, int]] | None:
+def top_r_rows(qw: np.ndarray, cw: np.ndarray, R: int, n_levels: int) -> list[tuple[np.ndarray, int, int]] | None:
     """Top R of each query qw (q, W) over codes cw (N, W), 1 <= R < N, in one compiled pass
     per query: a list of (ids ascending, cut level t, n_before) exactly as
     :func:`select_top_r` of the query's distances, or None without the compiled kernels.
-    ``dtype`` holds the levels (n_levels - 1 = k)."""
+    The ids of all queries are views of one array."""
     jit = compiled()
     if jit is None:
         return None
-    nq, N = len(qw), len(cw)
-    lev, cand_lev = scratch("top_r_lev", N, dtype), scratch("top_r_cand_lev", N, dtype)
-    cand = scratch("top_r_cand", N, np.int64)
-    starts, cut, before = np.empty(nq + 1, np.int64), np.empty(nq, np.int64), np.empty(nq, np.int64)
-    ids = jit.top_r(_kernel_words(qw), _kernel_words(cw), R, n_levels, lev, cand, cand_lev,
-                    np.empty(max(1, nq * min(N, 2 * R)), np.int64), starts, cut, before)
-    return [(ids[starts[i]:starts[i + 1]], int(cut[i]), int(before[i])) for i in range(nq)]
+    nq, N, n_masks = len(qw), len(cw), -(-len(cw) // 64)
+    work = scratch("top_r", 9 * n_masks + 2 * N, np.int64)  # one look-up: flags, masks, candidates, levels
+    flags, masks = work[:8 * n_masks].view(np.uint8), work[8 * n_masks:9 * n_masks].view(np.uint64)
+    cand, cand_lev = work[9 * n_masks:9 * n_masks + N], work[9 * n_masks + N:]
+    res = np.empty((3, nq + 1), np.int64)  # starts, cut, before
+    ids = jit.top_r(_kernel_words(qw), _kernel_words(cw), R, n_levels, flags, masks, cand, cand_lev,
+                    np.empty(max(1, nq * min(N, 2 * R)), np.int64), res[0], res[1], res[2])
+    starts, cut, before = res.tolist()
+    return [(ids[starts[i]:starts[i + 1]], cut[i], before[i]) for i in range(nq)]
 
 
 # ------------------------------------------------------------------ distinct codes

@@ -223,7 +223,7 @@ def hamming_top_r(query_bits, db_codes: decode.PackedCodes, R: int) -> list[TopR
     dc = hamming.distinct_codes(db) if db is db_codes else None  # kept with a PackedCodes database only
     if dc is not None and R < db.n and hamming.use_distinct(dc, db.n):
         return [TopR(ids, t, nb) for ids, t, nb in hamming.distinct_top_r(q.words, dc, R, n_levels, dtype)]
-    fused = hamming.top_r_rows(q.words, db.words, R, n_levels, dtype) if R < db.n else None
+    fused = hamming.top_r_rows(q.words, db.words, R, n_levels) if R < db.n else None
     if fused is not None:  # compiled: distance + counting top-R in one pass per query
         return [TopR(ids, t, nb) for ids, t, nb in fused]
     out, step = [], hamming.TOP_R_QUERIES
