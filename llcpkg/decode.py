@@ -34,8 +34,8 @@ Tie policies (``tie=``; MHD and ball use the same rule, so ball(r_max=k) == MHD 
 * ``"score"`` - the tied class maximising <scores, 2 * code - 1> (scores: the real pre-sign
   outputs or bit logits, (n, k)); classes still tied after that -> lowest index.
 
-Backends: ``"numpy"`` (XOR + ``np.bitwise_count`` over packed words, blocked so memory is
-bounded) and ``"faiss"`` (``faiss.IndexBinaryFlat`` knn). faiss's knn was checked to break
+Backends: ``"numpy"`` (XOR + popcount over packed words, blocked so memory is bounded:
+``llcpkg.hamming``'s compiled numba kernels when numba is installed, else ``np.bitwise_count``) and ``"faiss"`` (``faiss.IndexBinaryFlat`` knn). faiss's knn was checked to break
 distance ties by lower id (tests/test_decode.py), but the faiss path does not rely on it:
 it takes the K nearest, resolves ties with the rules above, and rescans with numpy any query
 whose tie group could extend past the K-th neighbour - so both backends return identical

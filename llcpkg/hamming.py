@@ -99,7 +99,8 @@ def distance_rows(qw: np.ndarray, cw: np.ndarray, out: np.ndarray, block_bytes: 
     """Hamming distances of query words qw (q, W) to every code cw (N, W) into out (q, N).
 
     Both are PackedCodes words of one dtype; ``out`` is any integer dtype holding k (uint8
-    for k < 256). The XOR goes through blocks of about ``block_bytes``. Returns ``out``.
+    for k < 256). The compiled kernel runs when there is one (and ``out`` is C-contiguous);
+    the numpy path XORs through blocks of about ``block_bytes``. Returns ``out``.
     """
     nq, W = qw.shape
     N = len(cw)
