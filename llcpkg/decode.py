@@ -34,8 +34,8 @@ Tie policies (``tie=``; MHD and ball use the same rule, so ball(r_max=k) == MHD 
 * ``"score"`` - the tied class maximising <scores, 2 * code - 1> (scores: the real pre-sign
   outputs or bit logits, (n, k)); classes still tied after that -> lowest index.
 
-Backends: ``"numpy"`` (XOR + ``np.bitwise_count`` over packed words, blocked so memory is
-bounded) and ``"faiss"`` (``faiss.IndexBinaryFlat`` knn). faiss's knn was checked to break
+Backends: ``"numpy"`` (XOR + popcount over packed words, blocked so memory is bounded:
+``llcpkg.hamming``'s compiled numba kernels when numba is installed, else ``np.bitwise_count``) and ``"faiss"`` (``faiss.IndexBinaryFlat`` knn). faiss's knn was checked to break
 distance ties by lower id (tests/test_decode.py), but the faiss path does not rely on it:
 it takes the K nearest, resolves ties with the rules above, and rescans with numpy any query
 whose tie group could extend past the K-th neighbour - so both backends return identical
@@ -52,6 +52,8 @@ from math import comb
 from typing import Callable
 
 import numpy as np
+
+from . import hamming
 
 __all__ = [
     "signs_to_bits", "pack_bits", "unpack_bits", "PackedCodes", "hamming_distances",
@@ -341,33 +343,21 @@ def _work(name: str, shape: tuple, dtype) -> np.ndarray:
 def _distance_rows(qw: np.ndarray, cw: np.ndarray, out: np.ndarray, xblock: int = _XBLOCK) -> np.ndarray:
     """Hamming distances of qw (q, W) to every row of cw (L, W) into out (q, L).
 
-    Scans the codebook in class blocks of about ``xblock`` word-XORs through reused scratch
-    buffers (no big temporaries).
+    The kernels are ``hamming.distance_rows`` (byte popcount + multiply-add where that is
+    faster); the codebook is scanned in blocks of about ``xblock`` word-XORs.
     """
-    nq, W = qw.shape
-    L = len(cw)
-    lb = max(1, min(L, xblock // (nq * W)))
-    xbuf = _work("xor", (nq, lb, W), cw.dtype)
-    cbuf = _work("count", (nq, lb, W), np.uint8) if W > 1 else None
-    for l0 in range(0, L, lb):
-        l1 = min(L, l0 + lb)
-        x = xbuf[:, : l1 - l0]
-        if W == 1:  # 2-D broadcast: a size-1 innermost axis would slow numpy's loops
-            np.bitwise_xor(qw, cw[None, l0:l1, 0], out=x[..., 0])
-            np.bitwise_count(x[..., 0], out=out[:, l0:l1])
-        else:
-            np.bitwise_xor(qw[:, None, :], cw[None, l0:l1, :], out=x)
-            cnt = cbuf[:, : l1 - l0]
-            np.bitwise_count(x, out=cnt)
-            cnt.sum(axis=-1, dtype=out.dtype, out=out[:, l0:l1])
-    return out
+    return hamming.distance_rows(qw, cw, out, xblock * cw.dtype.itemsize)
 
 
 def _mhd_numpy(q: PackedCodes, c: PackedCodes, tie, u, scores, block) -> MHDResult:
-    """Exact scan: distance rows of a query block, then argmin (lowest), min and tie count."""
+    """Exact scan: distance rows of a query block, then argmin (lowest), min and tie count
+    (with the compiled kernels: :func:`_mhd_fused`)."""
     n, L = q.n, c.n
     dtype = np.uint8 if q.k < 256 else np.uint16
     qb = max(1, min(n, block // L))  # distance rows held at once: qb * L entries
+    fused = hamming.nearest(q.words, c.words)
+    if fused is not None:
+        return _mhd_fused(q, c, fused, tie, u, scores, qb)
     out = _work("dist", (qb, L), dtype)
     pred = np.zeros(n, np.int64)
     dist = np.zeros(n, np.int64)
@@ -391,6 +381,27 @@ def _mhd_numpy(q: PackedCodes, c: PackedCodes, tie, u, scores, block) -> MHDResu
             pairs_c.append(cc)
     if pairs_r:
         p, _ = _resolve_ties(np.concatenate(pairs_r), np.concatenate(pairs_c), n, tie, u, scores, c)
+        pred = np.where(p >= 0, p, pred)
+    return MHDResult(pred, dist, n_tied)
+
+
+def _mhd_fused(q: PackedCodes, c: PackedCodes, fused, tie, u, scores, qb: int) -> MHDResult:
+    """MHD from ``hamming.nearest``'s (arg, dist, count): "lowest" is the compiled argmin;
+    other policies take the tied classes from distance rows of the tied queries only
+    (``qb`` rows at a time) and resolve them as :func:`_mhd_numpy` does."""
+    pred, dist, n_tied = fused
+    tied = np.flatnonzero(n_tied > 1) if tie != "lowest" else np.zeros(0, np.int64)
+    if tied.size:
+        dtype = np.uint8 if q.k < 256 else np.uint16
+        out = _work("dist", (min(qb, tied.size), c.n), dtype)
+        pairs_r, pairs_c = [], []
+        for s in range(0, tied.size, qb):
+            rows = tied[s:s + qb]
+            d = _distance_rows(q.words[rows], c.words, out[: len(rows)])
+            rr, cc = np.nonzero(d == dist[rows][:, None])
+            pairs_r.append(rows[rr])
+            pairs_c.append(cc)
+        p, _ = _resolve_ties(np.concatenate(pairs_r), np.concatenate(pairs_c), q.n, tie, u, scores, c)
         pred = np.where(p >= 0, p, pred)
     return MHDResult(pred, dist, n_tied)
 

@@ -84,8 +84,9 @@ def _time_per_query(fn: Callable, queries, batch: int, n_single: int, repeats: i
 
 def _peak_bytes(fn: Callable, q) -> float:
     """Peak traced (numpy/Python) allocation of one call, scratch buffers included."""
-    from . import decode as _decode
+    from . import decode as _decode, hamming as _hamming
     _decode._WORK.__dict__.clear()  # count the reused scratch buffers too
+    _hamming._SCRATCH.__dict__.clear()
     tracemalloc.start()
     try:
         fn(q)

@@ -44,7 +44,7 @@ from typing import Iterator
 import numpy as np
 from scipy.special import gammaln
 
-from . import decode
+from . import decode, hamming
 
 __all__ = ["expected_average_precision", "expected_hits", "rank_histograms", "hamming_levels", "TopR", "top_r",
            "hamming_top_r", "cosine_levels",
@@ -188,43 +188,40 @@ class TopR:
     n_before: int
 
 
-def _count_at_most(levels: np.ndarray, t: int, buf: np.ndarray) -> int:
-    return int(np.count_nonzero(np.less_equal(levels, t, out=buf)))
-
-
 def top_r(levels: np.ndarray, R: int, n_levels: int) -> TopR:
     """Top-R selection of one query by counting, linear in N and without a sort.
 
     ``levels`` (N,) integer distance levels in [0, n_levels) (smaller = better). The cut level
-    t = min{t : #(levels <= t) >= R} is started from the quantile of a strided sample of
-    about 2,048 items, then moved one level at a time until both #(<= t) >= R and
-    #(<= t - 1) < R hold (exact counts; usually two passes).
+    t = min{t : #(levels <= t) >= R}; ``hamming.select_top_r`` finds it in one full pass in
+    the common case (a sampled guess, then refined on the extracted candidates).
     """
-    N = len(levels)
-    if R >= N:
-        return TopR(np.arange(N), int(levels.max(initial=0)), N)
-    stride = max(1, N // 2048)
-    sample = np.bincount(levels[::stride], minlength=n_levels).cumsum()
-    t = int(np.searchsorted(sample, -(-R * len(levels[::stride]) // N)))
-    buf = np.empty(N, bool)
-    while True:
-        below = _count_at_most(levels, t - 1, buf) if t > 0 else 0
-        if below >= R:
-            t -= 1
-        elif _count_at_most(levels, t, buf) >= R:  # buf now marks levels <= t
-            return TopR(np.flatnonzero(buf), t, below)
-        else:
-            t += 1
+    return TopR(*hamming.select_top_r(levels, R, n_levels))
 
 
 def hamming_top_r(query_bits, db_codes: decode.PackedCodes, R: int) -> list[TopR]:
-    """Hamming ranking of n queries against a packed database: XOR + popcount into uint8
-    levels, then :func:`top_r` per query (no sort). ``query_bits`` (n, k) bits or PackedCodes."""
-    q = decode._as_packed(query_bits, "query_bits")
-    out = []
-    for s in range(0, q.n, 64):
-        levels, n_levels = hamming_levels(decode.PackedCodes(q.words[s:s + 64], q.k), db_codes)
-        out += [top_r(row, R, n_levels) for row in levels]
+    """Hamming ranking of n queries against a packed database: one :class:`TopR` per query.
+
+    ``query_bits`` (n, k) bits or PackedCodes. When the database holds few distinct codes
+    (``hamming.use_distinct``), the ranking runs over them with per-code item counts
+    (``hamming.distinct_top_r``; the distinct codes of a PackedCodes database are found once and
+    kept with it, so treat its words as read-only); otherwise
+    XOR + popcount into uint8 levels, then :func:`top_r` per query (``hamming.top_r_rows``'
+    compiled loop when numba is there). All give the same TopR.
+    """
+    q, db = decode._as_packed(query_bits, "query_bits"), decode._as_packed(db_codes, "db_codes")
+    decode._check_k(q, db)
+    dtype, n_levels = (np.uint8 if q.k < 256 else np.uint16), q.k + 1
+    dc = hamming.distinct_codes(db) if db is db_codes else None  # kept with a PackedCodes database only
+    if dc is not None and R < db.n and hamming.use_distinct(dc, db.n):
+        return [TopR(ids, t, nb) for ids, t, nb in hamming.distinct_top_r(q.words, dc, R, n_levels, dtype)]
+    fused = hamming.top_r_rows(q.words, db.words, R, n_levels) if R < db.n else None
+    if fused is not None:  # compiled: distance + counting top-R in one pass per query
+        return [TopR(ids, t, nb) for ids, t, nb in fused]
+    out, step = [], hamming.TOP_R_QUERIES
+    levels = np.empty((min(step, q.n), db.n), dtype)
+    for s in range(0, q.n, step):
+        rows = hamming.distance_rows(q.words[s:s + step], db.words, levels[: min(step, q.n - s)])
+        out += [top_r(row, R, n_levels) for row in rows]
     return out
 
 
@@ -297,15 +294,27 @@ def evaluate_retrieval(query, db, query_labels, db_labels, metric: str = "hammin
 
     ``metric="hamming"``: ``query`` (q, k) and ``db`` (N, k) are {0,1} codes, or real scores
     whose signs are taken (``decode.signs_to_bits``). ``metric="cosine"``: real (q, d), (N, d).
-    Processed in query blocks of ``block`` rows, so memory stays bounded.
+    Processed in query blocks of ``block`` rows, so memory stays bounded. Hamming ranking runs
+    over the database's distinct codes when they are few (``hamming.use_distinct``): the same
+    tie blocks, so the same results.
     """
     yq, yd = np.asarray(query_labels), np.asarray(db_labels)
     n_db = len(yd)
     cut = default_cutoffs(n_db, R) if cutoffs is None else np.asarray(cutoffs, np.int64)
     ap_R, ap, hits = np.empty(len(yq)), np.empty(len(yq)), np.empty((len(yq), cut.size))
     total = np.empty(len(yq))
-    for rows, levels, L in _blocks(query, db, metric, block):
-        n, r = rank_histograms(levels, yq[rows], yd, L)
+    blocks = ((rows, *rank_histograms(levels, yq[rows], yd, L)) for rows, levels, L in _blocks(query, db, metric, block))
+    if metric == "hamming":  # few distinct database codes: the same histograms from per-code counts
+        packed = decode.PackedCodes.from_bits(_code_bits(db))
+        dc = hamming.DistinctCodes.of(packed.words)
+        if hamming.use_distinct(dc, packed.n):
+            qp, step = decode.PackedCodes.from_bits(_code_bits(query)), block or 512
+            decode._check_k(qp, packed)
+            dtype = np.uint8 if packed.k < 256 else np.uint16
+            blocks = ((slice(s, s + step), *hamming.distinct_histograms(qp.words[s:s + step], dc, yq[s:s + step], yd,
+                                                                         packed.k + 1, dtype))
+                      for s in range(0, qp.n, step))
+    for rows, n, r in blocks:
         ap_R[rows] = expected_average_precision(n, r, R)
         ap[rows] = expected_average_precision(n, r, None)
         hits[rows] = expected_hits(n, r, cut)
