@@ -1,6 +1,6 @@
 """Hamming distances over packed code words, and the distinct codes of a database.
 
-The kernels behind ``decode.hamming_distances`` / MHD and ``retrieval``'s Hamming ranking.
+The kernels behind ``decode.hamming_distances`` / MHD and ``ranking``'s Hamming ranking.
 Codes are the words of :class:`llcpkg.decode.PackedCodes`: (n, W) unsigned words, bits
 LSB-first, padding bits zero, so the distance of two codes is the popcount of their XOR.
 
@@ -261,7 +261,7 @@ def distinct_top_r(qw: np.ndarray, dc: DistinctCodes, R: int, n_levels: int,
     """Top R of each query over distinct codes: a list of (ids ascending, cut level t, n_before).
 
     t = min{t : #(items at distance <= t) >= R}; ids are every item at distance <= t (the tie
-    block at the cut whole), n_before the items strictly below t - as ``retrieval.top_r``.
+    block at the cut whole), n_before the items strictly below t - as ``ranking.top_r``.
     Needs 1 <= R < N.
     """
     d = distinct_distances(qw, dc, dtype)
@@ -276,7 +276,7 @@ def distinct_top_r(qw: np.ndarray, dc: DistinctCodes, R: int, n_levels: int,
 def distinct_histograms(qw: np.ndarray, dc: DistinctCodes, query_labels: np.ndarray, db_labels: np.ndarray,
                         n_levels: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     """Tie blocks of each query from the distinct codes: n, r (q, n_levels) int64, items and
-    items of the query's class at each distance (``retrieval.rank_histograms``' output)."""
+    items of the query's class at each distance (``ranking.rank_histograms``' output)."""
     if query_labels.shape != (len(qw),) or db_labels.shape != dc.inverse.shape:
         raise ValueError(f"labels must be ({len(qw)},) and {dc.inverse.shape}; got {query_labels.shape} "
                          f"and {db_labels.shape}")

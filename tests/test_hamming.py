@@ -5,9 +5,9 @@ Every test runs twice: with the compiled (numba) kernels and with the numpy fall
 import numpy as np
 import pytest
 
-from llcpkg import hamming, retrieval
+from llcpkg import hamming, ranking
 from llcpkg.decode import PackedCodes, hamming_distances, mhd_decode
-from llcpkg.retrieval import evaluate_retrieval, hamming_levels, hamming_top_r, rank_histograms, top_r
+from llcpkg.ranking import evaluate_retrieval, hamming_levels, hamming_top_r, rank_histograms, top_r
 
 KS = [1, 7, 8, 16, 20, 32, 64, 65, 128]
 
@@ -234,7 +234,7 @@ def test_one_item_all_equal_and_R_beyond_the_database(distinct_path, force_path)
 
 
 def test_top_r_of_levels_matches_the_old_counting_rule():
-    """retrieval.top_r (now hamming.select_top_r) against brute force on real Hamming levels."""
+    """ranking.top_r (now hamming.select_top_r) against brute force on real Hamming levels."""
     rng = np.random.default_rng(5)
     levels = hamming_levels(tied_codes(rng, 3, 10, 3), PackedCodes.from_bits(tied_codes(rng, 500, 10, 25)))[0]
     for row in levels:
@@ -243,4 +243,4 @@ def test_top_r_of_levels_matches_the_old_counting_rule():
             t = int(np.argmax(np.cumsum(np.bincount(row, minlength=11)) >= R))
             assert got.level == t and np.array_equal(got.ids, np.flatnonzero(row <= t))
             assert got.n_before == int((row < t).sum())
-    assert retrieval.TopR is type(got)
+    assert ranking.TopR is type(got)
