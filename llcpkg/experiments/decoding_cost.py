@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..decode_bench import BenchConfig
+from ..decode_bench import GOAL, MET, BenchConfig
 from ..profiles import Profile
 from ..speed_bench import SpeedConfig
 
-__all__ = ["DecodingCostExperiment", "SIZES", "describe_goals", "describe_mhd_bandwidth", "describe_ed",
+__all__ = ["DecodingCostExperiment", "SIZES", "DECODING_COST", "GOALS", "SPEED_GOALS", "GOAL", "MET", "verdicts", "describe_goals", "describe_mhd_bandwidth", "describe_ed",
            "extrapolate"]
+
+DECODING_COST, GOALS, SPEED_GOALS = "decoding_cost", "decoding_cost_goals", "speed_goals"  # tables (results/tables/<name>.csv)
 
 SIZES = {  # profile -> (Ls, ks, n_single, repeats, copy MiB, runs, speed calls)
     "smoke": ((1_000, 10_000), (16, 64), 5, 1, 64, 2, 5),
@@ -109,3 +111,9 @@ def extrapolate(df: pd.DataFrame, targets: tuple[float, ...] = (1e8, 1e9)) -> pd
             rows.append(dict(L=L_target, method=r.method, ms_per_query=r.us_per_query * scale / 1e3,
                              memory_GB=r.index_bytes * (L_target / r.L) / 1e9))
     return pd.DataFrame(rows)
+
+
+def verdicts(tables) -> list[dict]:
+    """No claim of its own: the goals table (:data:`GOALS`) feeds the ED claim of
+    :func:`llcpkg.experiments.classification.claim_ed`."""
+    return []

@@ -21,9 +21,21 @@ from ..profiles import Profile, llc_epoch_split, scaled_epochs, stage_epochs
 from ..ranking import _unit, evaluate_retrieval, hamming_top_r
 from ..timing import median_seconds
 from ..train import Trained, predict, train_baseline
+from ..verdicts import FAILS, HOLDS, PARTLY, Rule, Tables, collect
 
 __all__ = ["RetrievalSetup", "train_method", "METHOD_NAMES", "query_subset", "retrieval_table", "query_time_table",
-           "plot_curves", "describe_retrieval", "run"]
+           "plot_curves", "describe_retrieval", "run", "RETRIEVAL", "CURVES", "QUERY_TIME", "METHOD", "PAPER_R",
+           "map_column", "CLAIMS", "verdicts"]
+
+# tables (results/tables/<name>.csv) and the columns the claims read
+RETRIEVAL, CURVES, QUERY_TIME = "retrieval", "retrieval_curves", "retrieval_query_time"
+METHOD = "method"
+PAPER_R = 1000  # the paper's cut-off, mAP@1000
+
+
+def map_column(R: int) -> str:
+    """The table's column of mAP at cut-off R."""
+    return f"mAP@{R}"
 
 
 @dataclass(frozen=True)
@@ -111,10 +123,10 @@ def retrieval_table(data: DataBundle, profile: Profile, setup: RetrievalSetup) -
         key = "features" if method == "baseline" else "bit_logits"
         res = evaluate_retrieval(qs[key], db[key], qs["labels"], db["labels"],
                                  "cosine" if method == "baseline" else "hamming", setup.R)
-        row = {"dataset": data.name, "method": METHOD_NAMES[method], "bits": k,
+        row = {"dataset": data.name, METHOD: METHOD_NAMES[method], "bits": k,
                "dims": db["features"].shape[1] if method == "baseline" else k,
                "ranking": "cosine" if method == "baseline" else "Hamming", "epochs": epochs,
-               f"mAP@{setup.R}": res.map_at_R, "mAP": res.map, f"P@{setup.R}": res.precision_at(min(setup.R, len(db["labels"]))),
+               map_column(setup.R): res.map_at_R, "mAP": res.map, f"P@{setup.R}": res.precision_at(min(setup.R, len(db["labels"]))),
                "queries": len(qi), "database": len(db["labels"])}
         rows.append(row)
         curves.append(pd.DataFrame({"dataset": data.name, "method": row["method"], "bits": k, "cutoff": res.cutoffs,
@@ -217,4 +229,33 @@ def run(datasets: list[str] | tuple[str, ...], profile: Profile, setup: Retrieva
         t, c = retrieval_table(load_bundle(name, profile, seed=setup.seed), profile, setup)
         tables.append(t)
         curves.append(c)
-    return {"retrieval": pd.concat(tables, ignore_index=True), "retrieval_curves": pd.concat(curves, ignore_index=True)}
+    return {RETRIEVAL: pd.concat(tables, ignore_index=True), CURVES: pd.concat(curves, ignore_index=True)}
+
+
+# ----------------------------------------------------------------------------- claims
+def claim_few_bits(t: Tables) -> list[dict]:
+    """LLC's own small codes beat 16-bit HashNet in mAP@1000. Holds: the smallest-k LLC row
+    beats HashNet-16; partly: LLC at 16 bits beats HashNet-16."""
+    df, col = t(RETRIEVAL), map_column(PAPER_R)
+    rows = []
+    for name, g in df.groupby("dataset"):
+        hn = g[(g[METHOD] == METHOD_NAMES["hashnet"]) & (g["bits"] == 16)][col]
+        llc = g[g[METHOD].str.startswith(METHOD_NAMES["llc"])].dropna(subset=["bits"])
+        if hn.empty or llc.empty:
+            continue
+        small = llc.sort_values(["bits", col], ascending=[True, False]).iloc[0]
+        same = llc[llc["bits"] == 16][col].max()
+        rows.append({"claim": "LLC codes with few bits beat 16-bit HashNet in retrieval",
+                     "paper": "ImageNet-100, mAP@1000: 10-bit LLC ≈ 2 points above 16-bit HashNet", "dataset": name,
+                     "ours": f"LLC {int(small['bits'])} bits {small[col]:.3f} vs HashNet 16 bits {hn.iloc[0]:.3f}"
+                             f" (LLC 16 bits {same:.3f})",
+                     "verdict": HOLDS if small[col] > hn.iloc[0] else PARTLY if same > hn.iloc[0] else FAILS})
+    return rows
+
+
+CLAIMS: dict[str, Rule] = {"LLC: few bits beat HashNet": claim_few_bits}
+
+
+def verdicts(tables: Tables) -> list[dict]:
+    """The claims rows of notebook 03's tables (a missing table: one ``not run`` row per claim)."""
+    return collect(CLAIMS, tables)
