@@ -20,7 +20,7 @@ from ..profiles import Profile
 from ..verdicts import FAILS, HOLDS, PARTLY, Rule, Tables, collect
 
 __all__ = ["OODExperiment", "OODConfig", "OODResult", "run_ood", "plot_f1_vs_samples", "plot_distance_histogram", "describe_ood",
-           "describe_run", "run", "OOD", "MATCH", "F1_FLAG_ALL", "CLAIMS", "verdicts"]
+           "describe_run", "run_all", "tables", "run", "OOD", "MATCH", "F1_FLAG_ALL", "CLAIMS", "verdicts"]
 
 # tables (results/tables/<name>.csv) and the column this module adds (the rest are llcpkg.detectors')
 OOD, MATCH = "ood", "ood_samples_to_match"
@@ -186,11 +186,20 @@ def describe_ood(table: pd.DataFrame, match: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run(configs: list[OODConfig], profile: Profile) -> tuple[dict[str, OODResult], dict[str, pd.DataFrame]]:
-    """Every configured data set: the results by data set, and the tables by file name."""
-    results = {cfg.dataset: run_ood(cfg, profile) for cfg in configs}
+def run_all(cfg: OODExperiment) -> dict[str, OODResult]:
+    """:func:`run_ood` on every data set of ``cfg`` (its figures read these), by data set."""
+    return {c.dataset: run_ood(c, cfg.profile) for c in cfg.configs()}
+
+
+def tables(results: dict[str, OODResult]) -> dict[str, pd.DataFrame]:
+    """The notebook's tables from :func:`run_all`'s results, by file name (``results/tables/<name>.csv``)."""
     table = pd.concat([r.table for r in results.values()], ignore_index=True)
-    return results, {OOD: table, MATCH: samples_to_match(table)}
+    return {OOD: table, MATCH: samples_to_match(table)}
+
+
+def run(cfg: OODExperiment) -> dict[str, pd.DataFrame]:
+    """Every table of notebook 04, by file name."""
+    return tables(run_all(cfg))
 
 
 # ----------------------------------------------------------------------------- claims

@@ -22,7 +22,7 @@ from ..profiles import Profile
 from ..verdicts import FAILS, HOLDS, PARTLY, Rule, Tables, collect
 
 __all__ = ["TaxonomyExperiment", "TaxonomyResult", "run_taxonomy", "plot_code_dendrogram", "plot_radius_histogram", "describe_agreement",
-           "describe_instance_codes", "SIGNIFICANCE", "run", "TAXONOMY", "INSTANCE_CODES", "LLC_LEARNT", "CLAIMS",
+           "describe_instance_codes", "SIGNIFICANCE", "run_all", "tables", "run", "TAXONOMY", "INSTANCE_CODES", "LLC_LEARNT", "CLAIMS",
            "verdicts"]
 
 SIGNIFICANCE = 0.05  # level of the permutation tests in the verdicts
@@ -168,12 +168,21 @@ class TaxonomyExperiment:
         return cls(profile, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
-def run(cfg: TaxonomyExperiment) -> tuple[dict[str, TaxonomyResult], dict[str, pd.DataFrame]]:
-    """Every data set: the results by data set, and the tables by file name."""
-    results = {name: run_taxonomy(name, cfg.profile, seed=cfg.seed, n_perm=cfg.n_perm, n_random=cfg.n_random)
-               for name in cfg.datasets}
-    return results, {TAXONOMY: pd.concat([r.agreement for r in results.values()], ignore_index=True),
-                     INSTANCE_CODES: pd.DataFrame([r.instance for r in results.values()])}
+def run_all(cfg: TaxonomyExperiment) -> dict[str, TaxonomyResult]:
+    """:func:`run_taxonomy` on every data set of ``cfg`` (its figures read these), by data set."""
+    return {name: run_taxonomy(name, cfg.profile, seed=cfg.seed, n_perm=cfg.n_perm, n_random=cfg.n_random)
+            for name in cfg.datasets}
+
+
+def tables(results: dict[str, TaxonomyResult]) -> dict[str, pd.DataFrame]:
+    """The notebook's tables from :func:`run_all`'s results, by file name (``results/tables/<name>.csv``)."""
+    return {TAXONOMY: pd.concat([r.agreement for r in results.values()], ignore_index=True),
+            INSTANCE_CODES: pd.DataFrame([r.instance for r in results.values()])}
+
+
+def run(cfg: TaxonomyExperiment) -> dict[str, pd.DataFrame]:
+    """Every table of notebook 05, by file name."""
+    return tables(run_all(cfg))
 
 
 # ----------------------------------------------------------------------------- claims
