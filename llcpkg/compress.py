@@ -48,7 +48,7 @@ from .timing import interleaved_seconds
 from .train import BackboneHook, TrainConfig, Trained, data_id, run_stage, set_seed, stage_key
 
 __all__ = ["mix_hash", "hash_indices", "CompressionConfig", "Reconstruction", "HashSpace", "HashedLinear",
-           "HashedConv2d", "signed_slots", "compress_model", "prune_model", "materialise", "memory", "NetSpec", "build_net",
+           "HashedConv2d", "signed_slots", "HASH_LAYOUTS", "compress_model", "prune_model", "materialise", "memory", "NetSpec", "build_net",
            "train_compressed", "compressed_backbone", "Compressor", "COMPRESSORS", "compress", "overhead", "METHODS"]
 
 METHODS = ("dense", "hashednets", "hfh", "pruning")  # the names of COMPRESSORS (checked below)
@@ -359,16 +359,61 @@ def _default_std(m: nn.Module) -> float:
     return (3 * m.weight[0].numel()) ** -0.5
 
 
+Targets = list[tuple[str, nn.Module]]  # (qualified name, Linear or Conv2d layer) of the weights to hash
+Keys = list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (layer id, row, column) of every weight, per layer
+
+
+def _hash_per_layer(model: nn.Module, targets: Targets, keys: Keys, cfg: CompressionConfig) -> None:
+    """HashedNets: layer l gets its own space of max(1, round(factor · n_l)) buckets, initialised like the dense layer."""
+    for (name, m), (l, i, j) in zip(targets, keys):
+        buckets = max(1, round(cfg.factor * m.weight.numel()))
+        space = HashSpace(buckets, 1, 0, _default_std(m))
+        idx, sgn = hash_indices(l, i, j, buckets, 1, cfg.seed, cfg.bijective)
+        _set(model, name, _hashed_type(m)(m, space, idx, sgn if cfg.sign else None))
+
+
+def _hash_shared(model: nn.Module, targets: Targets, keys: Keys, cfg: CompressionConfig) -> None:
+    """HFH: one space of round(factor · Σ n_l) − |g| − (number of layers) buckets shared by every
+    layer, U hashes per weight reconstructed by g, and a per-layer scale."""
+    total = sum(m.weight.numel() for _, m in targets)
+    g_params = sum(p.numel() for p in Reconstruction(cfg.hashes, cfg.depth).parameters())
+    buckets = total if cfg.bijective else round(cfg.factor * total) - g_params - len(targets)
+    # w starts at the RMS of the layers' default weight scales, so the per-layer scales are
+    # O(1) and a step on w moves the weights as much as a step on a dense layer would
+    rms = float(np.sqrt(sum(m.weight.numel() * _default_std(m) ** 2 for _, m in targets) / total))
+    space = HashSpace(buckets, cfg.hashes, cfg.depth, init_std=rms)
+    idx, sgn = hash_indices(*(np.concatenate(k) for k in zip(*keys)), buckets, cfg.hashes, cfg.seed,
+                            cfg.bijective)
+    if cfg.depth > 0:  # g starts with gain 1: its output has the spread of w
+        with torch.no_grad():
+            gain = float(space(idx, sgn if cfg.sign else None).std()) / rms
+            space.g.layers[-1].weight /= max(gain, 1e-8)
+    start = 0
+    for name, m in targets:
+        n = m.weight.numel()
+        i, s = idx[:, start:start + n].contiguous(), sgn[:, start:start + n].contiguous()  # (U, n)
+        start += n
+        with torch.no_grad():
+            std = float(space(i, s if cfg.sign else None).std()) if n > 1 else 1.0
+        scale = _default_std(m) / max(std, 1e-8)
+        _set(model, name, _hashed_type(m)(m, space, i, s if cfg.sign else None, scale))
+
+
+HASH_LAYOUTS: dict[str, Callable[[nn.Module, Targets, Keys, CompressionConfig], None]] = {
+    "hashednets": _hash_per_layer, "hfh": _hash_shared}  # method -> how its weights are hashed (in place)
+
+
 def compress_model(model: nn.Module, cfg: CompressionConfig, skip: tuple[str, ...] = ()) -> nn.Module:
-    """A copy of ``model`` whose Linear/Conv2d weights (not under ``skip``) are hashed.
+    """A copy of ``model`` whose Linear/Conv2d weights (not under ``skip``) are hashed the way
+    ``HASH_LAYOUTS[cfg.method]`` does.
 
     HashedNets: layer l gets max(1, round(factor · n_l)) buckets initialised like the dense
     layer. HFH: one space of round(factor · Σ n_l) − |g| − (number of layers) buckets, so that
     buckets + g + per-layer scales = round(factor · Σ n_l). Biases stay dense. The weights
     of ``model`` are not used (the compressed model is trained from scratch).
     """
-    if cfg.method not in ("hfh", "hashednets"):
-        raise ValueError(f"unknown compression method {cfg.method!r}; choose hfh or hashednets")
+    if cfg.method not in HASH_LAYOUTS:
+        raise ValueError(f"unknown compression method {cfg.method!r}; choose one of {sorted(HASH_LAYOUTS)}")
     if not 0 < cfg.factor <= 1:
         raise ValueError(f"factor must lie in (0, 1]; got {cfg.factor}")
     if cfg.bijective and cfg.factor != 1:
@@ -381,35 +426,7 @@ def compress_model(model: nn.Module, cfg: CompressionConfig, skip: tuple[str, ..
     gen = torch.random.fork_rng(devices=[])  # bucket init draws from torch's RNG; keep the caller's stream intact
     with gen:
         torch.manual_seed(cfg.seed)
-        if cfg.method == "hashednets":
-            for (name, m), (l, i, j) in zip(targets, keys):
-                buckets = max(1, round(cfg.factor * m.weight.numel()))
-                space = HashSpace(buckets, 1, 0, _default_std(m))
-                idx, sgn = hash_indices(l, i, j, buckets, 1, cfg.seed, cfg.bijective)
-                _set(model, name, _hashed_type(m)(m, space, idx, sgn if cfg.sign else None))
-            return model
-        total = sum(m.weight.numel() for _, m in targets)
-        g_params = sum(p.numel() for p in Reconstruction(cfg.hashes, cfg.depth).parameters())
-        buckets = total if cfg.bijective else round(cfg.factor * total) - g_params - len(targets)
-        # w starts at the RMS of the layers' default weight scales, so the per-layer scales are
-        # O(1) and a step on w moves the weights as much as a step on a dense layer would
-        rms = float(np.sqrt(sum(m.weight.numel() * _default_std(m) ** 2 for _, m in targets) / total))
-        space = HashSpace(buckets, cfg.hashes, cfg.depth, init_std=rms)
-        idx, sgn = hash_indices(*(np.concatenate(k) for k in zip(*keys)), buckets, cfg.hashes, cfg.seed,
-                                cfg.bijective)
-        if cfg.depth > 0:  # g starts with gain 1: its output has the spread of w
-            with torch.no_grad():
-                gain = float(space(idx, sgn if cfg.sign else None).std()) / rms
-                space.g.layers[-1].weight /= max(gain, 1e-8)
-        start = 0
-        for name, m in targets:
-            n = m.weight.numel()
-            i, s = idx[:, start:start + n].contiguous(), sgn[:, start:start + n].contiguous()  # (U, n)
-            start += n
-            with torch.no_grad():
-                std = float(space(i, s if cfg.sign else None).std()) if n > 1 else 1.0
-            scale = _default_std(m) / max(std, 1e-8)
-            _set(model, name, _hashed_type(m)(m, space, i, s if cfg.sign else None, scale))
+        HASH_LAYOUTS[cfg.method](model, targets, keys, cfg)
     return model
 
 

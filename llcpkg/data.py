@@ -26,7 +26,7 @@ import re
 import urllib.request
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -344,6 +344,7 @@ DATASETS = {
     "cifar10": lambda **kw: load_cifar("cifar10", **kw),
     "cifar100": lambda **kw: load_cifar("cifar100", **kw),
     "imagefolder": load_image_folder,
+    "toy": lambda **kw: load_toy(**kw),  # synthetic, for end-to-end tests of the experiments (no files)
 }
 
 
@@ -621,3 +622,9 @@ def toy_bundle(n_train: int = 256, n_test: int = 128, num_classes: int = 4, size
     return DataBundle("toy", make(n_train), make(n_test), [f"c{i}" for i in range(num_classes)], None, (1, size, size))
 
 
+def load_toy(root: str | Path | None = None, download: bool | None = None, n_train: int = 256, n_test: int = 128,
+             seed: int = 0) -> DataBundle:
+    """The data set ``"toy"``: :func:`toy_bundle` with 4 classes in two known groups (``left``:
+    patches 0 and 2, ``right``: 1 and 3), so the experiments run end to end on it through
+    ``load_dataset`` (cut it with a profile's subset sizes). ``root`` and ``download`` are ignored."""
+    return replace(toy_bundle(n_train, n_test, 4, seed=seed), groups={"left": [0, 2], "right": [1, 3]})

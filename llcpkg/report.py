@@ -275,7 +275,7 @@ def build_report(results_dir: str | Path) -> Path:
 def _scoreboard_view(claims: pd.DataFrame) -> dict:
     """Columns to show (the usual five first, then any others such as an interval or seeds),
     the number of distinct claims, and (verdict, rows) counts in a fixed verdict order."""
-    from .claims import FAILS, HOLDS, NOT_RUN, PARTLY
+    from .verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
 
     first = [c for c in ("verdict", "claim", "dataset", "paper", "ours") if c in claims.columns]
     counts = claims["verdict"].value_counts()

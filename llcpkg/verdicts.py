@@ -14,11 +14,12 @@ as if it had an interval. A rule called with ``min_seeds=k`` reads fewer than k 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from .stats import Interval, seed_interval
 
 __all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "PARTLY", "NOT_RUN", "KINDS", "Verdict", "at_least", "at_most",
-           "within", "combine", "adequacy_gate", "timing_rule"]
+           "within", "combine", "adequacy_gate", "timing_rule", "Tables", "Rule", "collect", "pct"]
 
 HOLDS, FAILS, INCONCLUSIVE, PARTLY, NOT_RUN = "holds", "does not hold here", "inconclusive", "partly", "not run"
 KINDS = (HOLDS, FAILS, INCONCLUSIVE, PARTLY, NOT_RUN)
@@ -171,3 +172,26 @@ def timing_rule(ratio: Interval | float, goal: float, direction: str, noise_band
     if direction == "below":
         return _decide(iv, iv.below(lo_band), iv.above(hi_band), rule, fmt, min_seeds)
     return _decide(iv, iv.above(hi_band), iv.below(lo_band), rule, fmt, min_seeds)
+
+
+# ----------------------------------------------------------------------------- claim rows
+Tables = Callable[[str], Any]  # table name -> its DataFrame; raises FileNotFoundError when it was not run
+Rule = Callable[[Tables], list[dict]]  # the claims rows (claim, paper, dataset, ours, verdict) of one claim
+
+
+def pct(x: float) -> str:
+    """A share as a percentage with one decimal: 0.1234 → ``"12.3%"``."""
+    return f"{100 * x:.1f}%"
+
+
+def collect(rules: dict[str, Rule], tables: Tables) -> list[dict]:
+    """The rows of every rule, in order; a rule whose table is missing or lacks a column or row
+    gives one ``not run`` row with the rule's name as its claim and the error as ``ours``."""
+    rows: list[dict] = []
+    for name, rule in rules.items():
+        try:
+            rows += rule(tables)
+        except (FileNotFoundError, KeyError, IndexError) as e:
+            rows.append({"claim": name, "paper": "", "dataset": "", "ours": f"({type(e).__name__}: {e})",
+                         "verdict": NOT_RUN})
+    return rows

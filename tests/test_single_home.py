@@ -62,3 +62,39 @@ def test_the_library_never_imports_the_experiments():
     lib = {n: t for n, t in _sources().items() if n.startswith("llcpkg/") and not n.startswith("llcpkg/experiments/")}
     rx = re.compile(r"^\s*(from\s+(\.|llcpkg\.)experiments|import\s+llcpkg\.experiments)", re.M)
     assert [n for n, t in lib.items() if rx.search(t)] == []
+
+
+def _table_names() -> set[str]:
+    """Names of the result tables (``results/tables/<name>.csv``) the experiment modules define as constants."""
+    import importlib
+
+    names = set()
+    for mod in ("classification", "ablations", "retrieval", "ood", "taxonomy", "compression", "decoding_cost", "summary"):
+        m = importlib.import_module(f"llcpkg.experiments.{mod}")
+        for name in m.__all__:
+            value = getattr(m, name)
+            if isinstance(value, str) and (ROOT / "results" / "tables" / f"{value}.csv").exists():
+                names.add(value)
+    return names
+
+
+def test_table_names_are_used_only_through_their_constants():
+    names = _table_names()
+    assert {"classification", "ablations_codebooks", "retrieval", "ood", "taxonomy", "compression",
+            "compression_sweep", "decoding_cost_goals", "claims"} <= names  # the tables the claims read
+    for name in names:
+        q = rf"[\"']{re.escape(name)}[\"']"
+        # a table named by its literal in the library: read, looked up, or keyed in a run's result
+        used = _hits(rf"(read_table\(|\bt\(|tables\[){q}|{q}\s*:\s*\w+_table\(")
+        defined = _hits(rf"^[A-Z0-9_, ]+=.*{q}")
+        assert used == [] and len(defined) == 1 and defined[0].startswith("llcpkg/experiments/"), (name, used, defined)
+
+
+def test_notebooks_write_the_tables_their_modules_name():
+    # the notebooks keep literal names: llcpkg.report finds a notebook's tables by reading them from its code
+    import nbformat
+
+    from llcpkg.report import saved_names
+
+    written = {n for nb in (ROOT / "notebooks").glob("*.ipynb") for n in saved_names(nbformat.read(nb, 4), "write_table")}
+    assert written == _table_names()  # a renamed constant must be renamed in its notebook too, and back

@@ -30,18 +30,28 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from .. import decode
-from ..codebooks import build_codebook, codebook_stats, hadamard_exists, to_bits
+from ..codebooks import build_codebook, codebook_stats, default_bits, hadamard_exists, to_bits
 from ..data import DataBundle, check_labels
 from ..metrics import classification_metrics, llc_outputs
 from ..models import DEFAULT_LOGIT_SCALE, Classifier, build_head, build_model
-from ..pipeline import run_llc, stage_configs
+from ..pipeline import LLCRun, load_bundle, run_llc, stage_configs
+from ..plots import grouped_bars
 from ..profiles import Profile, scaled_epochs, stage_epochs
 from ..train import LOSSES, TrainConfig, Trained, data_id, fit, predict, run_stage, set_seed, stage_cached, stage_key
+from ..verdicts import FAILS, HOLDS, PARTLY, Rule, Tables, collect, pct
 
 __all__ = ["AblationsExperiment", "FeatureConfig", "feature_config", "feature_bundle", "fit_codes_on_features", "phase2_with_codebook", "decoder_metrics",
            "sweep_bits", "ecc_name", "codebook_baselines_table", "length_sweep_table", "phase2_ablation_table",
            "TIE_COLUMNS", "tie_table", "ball_table", "plot_length_sweep", "plot_ball", "plot_ties", "describe_codebooks",
-           "describe_sweep", "describe_phase2", "describe_ties", "describe_ball"]
+           "describe_sweep", "describe_phase2", "describe_ties", "describe_ball", "CODEBOOK_TABLE", "LENGTH_TABLE",
+           "PHASE2_TABLE", "TIE_TABLE", "BALL_TABLE", "PROTOCOL", "CODEBOOK", "MHD", "CLAIMS", "verdicts", "AblationsSetup",
+           "setup", "phase2_lr", "codebooks_table", "sweep_table", "phase2_table", "ties_table", "balls_table", "run", "plot_codebooks",
+           "plot_phase2"]
+
+# tables (results/tables/<name>.csv) and the columns the claims read
+CODEBOOK_TABLE, LENGTH_TABLE, PHASE2_TABLE = "ablations_codebooks", "ablations_length", "ablations_phase2"
+TIE_TABLE, BALL_TABLE = "ablations_ties", "ablations_ball"
+PROTOCOL, CODEBOOK, MHD = "protocol", "codebook", "MHD"
 
 
 # ----------------------------------------------------------------------------- frozen-backbone protocol
@@ -169,7 +179,7 @@ def _feature_outputs(model: Classifier, feats: DataBundle, device: str = "cpu") 
 
 def _row(m: dict[str, float]) -> dict[str, float]:
     """The decoder columns shared by the tables."""
-    return {"MHD": m["mhd"], "MHD (score ties)": m["mhd_score"], "ED": m["ed"], "unassigned": m["unassigned"],
+    return {MHD: m["mhd"], "MHD (score ties)": m["mhd_score"], "ED": m["ed"], "unassigned": m["unassigned"],
             "MHD tie rate": m["mhd_tie_rate"], "distinct codes": m["distinct_codes"],
             "min code distance": m["min_code_distance"], "mean code distance": m["mean_code_distance"],
             "MHD (random ties)": m["mhd_random"], "tie oracle": m["tie_oracle"], "mean tied classes": m["mean_tied"]}
@@ -214,9 +224,9 @@ def codebook_baselines_table(data: DataBundle, profile: Profile, bits: int, seed
     rows = []
     for name, codes in books.items():
         trained = phase2_with_codebook(data, profile, run.baseline, codes, seed, feats, proj_cfg)
-        rows.append({"codebook": name, "protocol": "baseline backbone + phase 2",
+        rows.append({CODEBOOK: name, PROTOCOL: "baseline backbone + phase 2",
                      **_row(decoder_metrics(llc_outputs(trained, data, device=profile.device), seed))})
-    rows.append({"codebook": "llc", "protocol": "full LLC (phase 1 → phase 2)",
+    rows.append({CODEBOOK: "llc", PROTOCOL: "full LLC (phase 1 → phase 2)",
                  **_row(decoder_metrics(llc_outputs(run.phase2, data, device=profile.device), seed))})
     df = pd.DataFrame(rows)
     df.insert(0, "bits", bits)
@@ -506,3 +516,120 @@ class AblationsExperiment:
     def features(self) -> FeatureConfig:
         """The frozen-backbone protocol's config (:func:`feature_config`)."""
         return feature_config(self.profile, self.seed)
+
+
+@dataclass
+class AblationsSetup:
+    """What every section of notebook 02 shares: the data, the cached standard LLC runs of
+    notebook 01 (at both default code lengths) and the frozen baseline features."""
+
+    bundles: dict[str, DataBundle]  # data set name -> its bundle
+    ks: dict[str, dict[str, int]]  # data set name -> default_bits (rule name -> k)
+    runs: dict[tuple[str, int], LLCRun]  # (data set, k) -> the standard run
+    feats: dict[str, DataBundle]  # data set name -> baseline features (paper-ratio run)
+    baseline_acc: dict[str, float]  # data set name -> the real-valued baseline's test accuracy
+
+    def paper_k(self, name: str) -> int:
+        """The paper's code length for data set ``name``."""
+        return self.ks[name]["paper ratio"]
+
+
+def setup(cfg: AblationsExperiment) -> AblationsSetup:
+    """Load the data, reuse (or train) the standard runs, extract the baseline features."""
+    P = cfg.profile
+    bundles = {name: load_bundle(name, P, seed=cfg.seed) for name in cfg.datasets}
+    ks = {name: default_bits(d.num_classes) for name, d in bundles.items()}
+    runs = {(name, k): run_llc(d, P, k, cfg.seed) for name, d in bundles.items() for k in ks[name].values()}
+    paper = {name: runs[name, ks[name]["paper ratio"]].baseline for name in cfg.datasets}
+    feats = {name: feature_bundle(paper[name], d, P.device) for name, d in bundles.items()}
+    baseline_acc = {name: classification_metrics(llc_outputs(paper[name], d, device=P.device))["accuracy"]
+                    for name, d in bundles.items()}
+    return AblationsSetup(bundles, ks, runs, feats, baseline_acc)
+
+
+def phase2_lr(cfg: AblationsExperiment, s: AblationsSetup) -> float:
+    """Phase 2's peak learning rate in the stage configs of the first data set (profile.phase2_lr)."""
+    return stage_configs(cfg.profile, len(s.bundles[cfg.datasets[0]].train), cfg.seed)["phase2"].lr
+
+
+def codebooks_table(cfg: AblationsExperiment, s: AblationsSetup) -> pd.DataFrame:
+    """Section 1: :func:`codebook_baselines_table` at the paper's k on every retrained set."""
+    return pd.concat([codebook_baselines_table(s.bundles[n], cfg.profile, s.paper_k(n), cfg.seed, s.feats[n], cfg.features)
+                      for n in cfg.retrained], ignore_index=True)
+
+
+def sweep_table(cfg: AblationsExperiment, s: AblationsSetup) -> pd.DataFrame:
+    """Section 2: :func:`length_sweep_table` on every data set, up to ``cfg.sweep_top`` bits."""
+    return pd.concat([length_sweep_table(s.feats[n], sweep_bits(s.bundles[n].num_classes, cfg.sweep_top),
+                                         s.baseline_acc[n], cfg.features) for n in cfg.datasets], ignore_index=True)
+
+
+def phase2_table(cfg: AblationsExperiment, s: AblationsSetup) -> pd.DataFrame:
+    """Section 3: :func:`phase2_ablation_table` with the warm-start codebooks on every retrained set."""
+    return pd.concat([phase2_ablation_table(s.bundles[n], cfg.profile, s.paper_k(n), cfg.seed, tuple(cfg.warm_codebooks),
+                                            s.feats[n]) for n in cfg.retrained], ignore_index=True)
+
+
+def ties_table(cfg: AblationsExperiment, s: AblationsSetup, sweep: pd.DataFrame) -> pd.DataFrame:
+    """Section 4: :func:`tie_table` of the standard runs, then the learnt rows of the length sweep."""
+    full = tie_table({f"{n} k={k} full": llc_outputs(r.phase2, s.bundles[n], device=cfg.profile.device)
+                      for (n, k), r in s.runs.items()}, cfg.seed)
+    frozen = sweep[sweep["codebook"] == "llc"].assign(setting=lambda d: d["dataset"] + " k=" + d["bits"].astype(str) + " frozen")
+    return pd.concat([full, frozen[["setting", "bits", *TIE_COLUMNS]]], ignore_index=True)
+
+
+def balls_table(cfg: AblationsExperiment, s: AblationsSetup) -> pd.DataFrame:
+    """Section 5: :func:`ball_table` of every standard run, with its ``setting``."""
+    return pd.concat([ball_table(llc_outputs(r.phase2, s.bundles[n], device=cfg.profile.device)).assign(setting=f"{n} k={k}")
+                      for (n, k), r in s.runs.items()], ignore_index=True)
+
+
+def run(cfg: AblationsExperiment) -> dict[str, pd.DataFrame]:
+    """Every table of notebook 02, by file name (``results/tables/<name>.csv``)."""
+    s = setup(cfg)
+    sweep = sweep_table(cfg, s)
+    return {CODEBOOK_TABLE: codebooks_table(cfg, s), LENGTH_TABLE: sweep, PHASE2_TABLE: phase2_table(cfg, s),
+            TIE_TABLE: ties_table(cfg, s, sweep), BALL_TABLE: balls_table(cfg, s)}
+
+
+def plot_codebooks(df: pd.DataFrame, title: str):
+    """MHD and ED accuracy of each codebook of :func:`codebooks_table`, with the real-valued baseline."""
+    setting = df["dataset"] + "\n" + df["codebook"] + df["protocol"].map(lambda p: "" if p.startswith("baseline") else "\n(full LLC)")
+    return grouped_bars(df.assign(setting=setting), "setting", ["baseline", "MHD", "MHD (score ties)", "ED"],
+                        ylabel="test accuracy", title=title, ylim=(0, 1))
+
+
+def plot_phase2(df: pd.DataFrame, title: str):
+    """MIPS, MHD and ED with phase 2 off and on, per codebook initialisation (:func:`phase2_table`)."""
+    setting = df["dataset"] + "\n" + df["codebook init"] + " init\nphase 2 " + df["phase 2"]
+    return grouped_bars(df.assign(setting=setting), "setting", ["MIPS", "MHD", "ED"], ylabel="test accuracy",
+                        title=title, ylim=(0, 1))
+
+
+# ----------------------------------------------------------------------------- claims
+def claim_learnt_codebook(t: Tables) -> list[dict]:
+    """The learnt codebook beats random, SVD and CCA codebooks (same backbone protocol, MHD).
+    Holds: beats all three; partly: beats at least one."""
+    df = t(CODEBOOK_TABLE)
+    proto = df[PROTOCOL].iloc[0]
+    df = df[df[PROTOCOL] == proto]
+    rows = []
+    for (name, k), g in df.groupby(["dataset", "bits"]):
+        acc = dict(zip(g[CODEBOOK], g[MHD]))
+        if "llc" not in acc:
+            continue
+        others = {c: acc[c] for c in ("random", "svd", "cca") if c in acc}
+        wins = [c for c, v in others.items() if acc["llc"] > v]
+        rows.append({"claim": "The learnt codebook beats random / SVD / CCA codebooks",
+                     "paper": "ImageNet: learnt codes ahead of the baselines (Table 2)", "dataset": name,
+                     "ours": f"k={k}, MHD: learnt {pct(acc['llc'])}; " + ", ".join(f"{c} {pct(v)}" for c, v in others.items()),
+                     "verdict": HOLDS if len(wins) == len(others) else PARTLY if wins else FAILS})
+    return rows
+
+
+CLAIMS: dict[str, Rule] = {"LLC: learnt codebook best": claim_learnt_codebook}
+
+
+def verdicts(tables: Tables) -> list[dict]:
+    """The claims rows of notebook 02's tables (a missing table: one ``not run`` row per claim)."""
+    return collect(CLAIMS, tables)

@@ -18,10 +18,18 @@ from ..metrics import accuracy, classification_metrics, llc_outputs
 from ..pipeline import load_bundle, run_llc, stage_configs
 from ..profiles import Profile, stage_epochs
 from ..train import TrainConfig, iterate_batches
+from ..verdicts import FAILS, HOLDS, PARTLY, Rule, Tables, collect, pct
 
 __all__ = ["CompressionExperiment", "Setup", "setup", "run_grid", "grid_table", "sweep_table", "llc_table",
            "overhead_table", "plot_error_vs_bytes", "run", "verdicts", "describe_hfh_vs_hashednets",
-           "describe_hfh_vs_pruning", "describe_sweep", "describe_llc", "describe_overhead"]
+           "describe_hfh_vs_pruning", "describe_sweep", "describe_llc", "describe_overhead", "readings", "CLAIMS",
+           "COMPRESSION", "SWEEP", "LLC_TABLE", "OVERHEAD", "REFERENCE", "NET", "METHOD", "FACTOR", "HASHES", "DEPTH",
+           "ERROR"]
+
+# tables (results/tables/<name>.csv) and the columns the claims read
+COMPRESSION, SWEEP, LLC_TABLE = "compression", "compression_sweep", "compression_llc"
+OVERHEAD, REFERENCE = "compression_overhead", "compression_reference"
+NET, METHOD, FACTOR, HASHES, DEPTH, ERROR = "net", "method", "factor", "hashes", "depth", "error"
 
 
 @dataclass(frozen=True)
@@ -103,9 +111,9 @@ def setup(cfg: CompressionExperiment) -> Setup:
 # ----------------------------------------------------------------------------- tables
 def _row(net: NetSpec, comp: CompressionConfig, model) -> dict:
     mem = memory(model)
-    return {"net": net.name, "method": comp.method, "factor": comp.factor,
-            "hashes": comp.hashes if comp.method == "hfh" else np.nan,
-            "depth": comp.depth if comp.method == "hfh" else np.nan,
+    return {NET: net.name, METHOD: comp.method, FACTOR: comp.factor,
+            HASHES: comp.hashes if comp.method == "hfh" else np.nan,
+            DEPTH: comp.depth if comp.method == "hfh" else np.nan,
             "virtual": mem["virtual"], "params": mem["params"], "bytes": mem["bytes"], "ratio": mem["ratio"]}
 
 
@@ -116,7 +124,7 @@ def run_grid(data: DataBundle, jobs: list[tuple[NetSpec, CompressionConfig]], cf
     for net, comp in jobs:
         comp = _canonical(comp)
         trained = train_compressed(data, net, comp, cfg, cache_dir)
-        rows.append({**_row(net, comp, trained.model), "error": 1 - accuracy(trained.model, data.test, device=cfg.device)})
+        rows.append({**_row(net, comp, trained.model), ERROR: 1 - accuracy(trained.model, data.test, device=cfg.device)})
     return pd.DataFrame(rows)
 
 
@@ -174,8 +182,8 @@ def overhead_table(cfg: CompressionExperiment, s: Setup) -> pd.DataFrame:
 def run(cfg: CompressionExperiment) -> dict[str, pd.DataFrame]:
     """Every table of the notebook but the quoted reference, by file name (``results/tables/<name>.csv``)."""
     s = setup(cfg)
-    return {"compression": grid_table(cfg, s), "compression_sweep": sweep_table(cfg, s),
-            "compression_llc": llc_table(cfg, s), "compression_overhead": overhead_table(cfg, s)}
+    return {COMPRESSION: grid_table(cfg, s), SWEEP: sweep_table(cfg, s), LLC_TABLE: llc_table(cfg, s),
+            OVERHEAD: overhead_table(cfg, s)}
 
 
 # ----------------------------------------------------------------------------- figure
@@ -260,9 +268,70 @@ def describe_overhead(timing: pd.DataFrame) -> str:
                      for _, r in timing[timing.model.isin(["hashednets", "hfh"])].iterrows())
 
 
-def verdicts(tables: dict[str, pd.DataFrame], cfg: CompressionExperiment) -> str:
+def readings(tables: dict[str, pd.DataFrame], cfg: CompressionExperiment) -> str:
     """Every reading of the notebook, from the tables of :func:`run`."""
-    grid = tables["compression"]
+    grid = tables[COMPRESSION]
     return "\n".join([describe_hfh_vs_hashednets(grid), describe_hfh_vs_pruning(grid),
-                      describe_sweep(tables["compression_sweep"], grid, cfg.sweep_factor),
-                      describe_llc(tables["compression_llc"]), describe_overhead(tables["compression_overhead"])])
+                      describe_sweep(tables[SWEEP], grid, cfg.sweep_factor),
+                      describe_llc(tables[LLC_TABLE]), describe_overhead(tables[OVERHEAD])])
+
+
+# ----------------------------------------------------------------------------- claims
+def _pairs(df: pd.DataFrame, a: str, b: str) -> list[tuple[str, float, float, float]]:
+    """(net, factor, error of a, error of b) where both methods ran; HFH rows at their default U/depth."""
+    out = []
+    for (net, f), g in df[df[FACTOR] < 1].groupby([NET, FACTOR]):
+        ea, eb = g[g[METHOD] == a][ERROR], g[g[METHOD] == b][ERROR]
+        if len(ea) and len(eb):
+            out.append((net, f, float(ea.min()), float(eb.min())))
+    return out
+
+
+def _hfh_vs(t: Tables, other: str, claim: str, paper: str, tol: float) -> list[dict]:
+    pairs = _pairs(t(COMPRESSION), "hfh", other)
+    rows = []
+    for net in sorted({p[0] for p in pairs}):
+        mine = [p for p in pairs if p[0] == net]
+        wins = [p for p in mine if p[2] <= p[3] + tol]
+        rows.append({"claim": claim, "paper": paper, "dataset": f"fashion_mnist, {net}",
+                     "ours": "; ".join(f"1/{round(1 / f)}: HFH {pct(a)} vs {pct(b)}" for _, f, a, b in mine) + " (error)",
+                     "verdict": HOLDS if len(wins) == len(mine) else PARTLY if wins else FAILS})
+    return rows
+
+
+def claim_hfh_hashednets(t: Tables) -> list[dict]:
+    """HFH has lower error than HashedNets at equal memory. Holds: at every factor; partly: at some."""
+    return _hfh_vs(t, "hashednets", "HFH beats HashedNets at equal memory",
+                   "MNIST/CIFAR-10: lower error at every ratio", 0.0)
+
+
+def claim_hfh_pruning(t: Tables) -> list[dict]:
+    """HFH is competitive with magnitude pruning: error within 1 point. Holds at every factor; partly at some."""
+    return _hfh_vs(t, "pruning", "HFH is competitive with pruning (within 1 point)",
+                   "authors: competitive; reviewers found it worse", 0.01)
+
+
+def claim_more_hashes(t: Tables) -> list[dict]:
+    """More hash functions help. Holds: error never rises with U at a depth and ends lower
+    than at the smallest U; partly: the best U is above the smallest."""
+    df = t(SWEEP)
+    rows = []
+    for (net, f, depth), g in df.groupby([NET, FACTOR, DEPTH]):
+        g = g.sort_values(HASHES)
+        err = g[ERROR].to_numpy()
+        mono = bool(np.all(np.diff(err) <= 0) and err[-1] < err[0])
+        best_u = int(g.iloc[int(np.argmin(err))][HASHES])
+        rows.append({"claim": "More hash functions (U) lower the error",
+                     "paper": "MNIST: U = 4 with a 3-layer g best at 1/8", "dataset": f"fashion_mnist, {net}, 1/{round(1 / f)}",
+                     "ours": f"depth {int(depth)}: " + ", ".join(f"U={int(u)} {pct(e)}" for u, e in zip(g[HASHES], err)),
+                     "verdict": HOLDS if mono else PARTLY if best_u > int(g[HASHES].min()) else FAILS})
+    return rows
+
+
+CLAIMS: dict[str, Rule] = {"HFH: beats HashedNets": claim_hfh_hashednets, "HFH: more hashes help": claim_more_hashes,
+                           "HFH: competitive with pruning": claim_hfh_pruning}
+
+
+def verdicts(tables: Tables) -> list[dict]:
+    """The claims rows of notebook 06's tables (a missing table: one ``not run`` row per claim)."""
+    return collect(CLAIMS, tables)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from ..decode_bench import BenchConfig
+from ..decode_bench import GOAL, MET, BenchConfig, copy_bandwidth, goals_table, median_goals, run_benchmark
 from ..profiles import Profile
 from ..speed_bench import SpeedConfig
 
-__all__ = ["DecodingCostExperiment", "SIZES", "describe_goals", "describe_mhd_bandwidth", "describe_ed",
+__all__ = ["DecodingCostExperiment", "SIZES", "DECODING_COST", "GOALS", "SPEED_GOALS", "GOAL", "MET", "verdicts", "grid_runs",
+           "cost_table", "goals_of", "run", "describe_goals", "describe_mhd_bandwidth", "describe_ed",
            "extrapolate"]
+
+DECODING_COST, GOALS, SPEED_GOALS = "decoding_cost", "decoding_cost_goals", "speed_goals"  # tables (results/tables/<name>.csv)
 
 SIZES = {  # profile -> (Ls, ks, n_single, repeats, copy MiB, runs, speed calls)
     "smoke": ((1_000, 10_000), (16, 64), 5, 1, 64, 2, 5),
@@ -109,3 +113,38 @@ def extrapolate(df: pd.DataFrame, targets: tuple[float, ...] = (1e8, 1e9)) -> pd
             rows.append(dict(L=L_target, method=r.method, ms_per_query=r.us_per_query * scale / 1e3,
                              memory_GB=r.index_bytes * (L_target / r.L) / 1e9))
     return pd.DataFrame(rows)
+
+
+def grid_runs(exp: DecodingCostExperiment, bandwidth: float | None = None) -> list[tuple[float, pd.DataFrame]]:
+    """:func:`run_benchmark` ``exp.n_runs`` times, each with the copy bandwidth measured before it
+    (``bandwidth``: an already measured one for the first run): [(bytes per second, grid)]."""
+    cfg, out = exp.bench(), []
+    for r in range(exp.n_runs):
+        bw = bandwidth if r == 0 and bandwidth is not None else copy_bandwidth(cfg.copy_bytes)
+        out.append((bw, run_benchmark(cfg)))
+    return out
+
+
+def cost_table(runs: list[tuple[float, pd.DataFrame]]) -> pd.DataFrame:
+    """The last run's grid, with ``mhd_bound_us``: the time to stream the codebook once at that
+    run's copy bandwidth (NaN for the dense classifier)."""
+    bandwidth, df = runs[-1]
+    df["mhd_bound_us"] = np.where(df.family == "dense", np.nan, df["codebook_bytes"] / bandwidth * 1e6)
+    return df
+
+
+def goals_of(runs: list[tuple[float, pd.DataFrame]]) -> pd.DataFrame:
+    """The goals table: the median over the runs of :func:`goals_table`."""
+    return median_goals([goals_table(d, bw) for bw, d in runs])
+
+
+def run(exp: DecodingCostExperiment) -> dict[str, pd.DataFrame]:
+    """The decoding tables of notebook 07 (grid and goals), by file name."""
+    runs = grid_runs(exp)
+    return {DECODING_COST: cost_table(runs), GOALS: goals_of(runs)}
+
+
+def verdicts(tables) -> list[dict]:
+    """No claim of its own: the goals table (:data:`GOALS`) feeds the ED claim of
+    :func:`llcpkg.experiments.classification.claim_ed`."""
+    return []

@@ -8,6 +8,7 @@ figures and the readings.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -21,9 +22,21 @@ from ..profiles import Profile, llc_epoch_split, scaled_epochs, stage_epochs
 from ..ranking import _unit, evaluate_retrieval, hamming_top_r
 from ..timing import median_seconds
 from ..train import Trained, predict, train_baseline
+from ..verdicts import FAILS, HOLDS, PARTLY, Rule, Tables, collect
 
-__all__ = ["RetrievalSetup", "train_method", "METHOD_NAMES", "query_subset", "retrieval_table", "query_time_table",
-           "plot_curves", "describe_retrieval", "run"]
+__all__ = ["RetrievalSetup", "RETRIEVAL_METHODS", "train_method", "METHOD_NAMES", "query_subset", "retrieval_table", "query_time_table",
+           "plot_curves", "describe_retrieval", "run", "RetrievalExperiment", "query_times", "describe_query_time", "RETRIEVAL", "CURVES", "QUERY_TIME", "METHOD", "PAPER_R",
+           "map_column", "CLAIMS", "verdicts"]
+
+# tables (results/tables/<name>.csv) and the columns the claims read
+RETRIEVAL, CURVES, QUERY_TIME = "retrieval", "retrieval_curves", "retrieval_query_time"
+METHOD = "method"
+PAPER_R = 1000  # the paper's cut-off, mAP@1000
+
+
+def map_column(R: int) -> str:
+    """The table's column of mAP at cut-off R."""
+    return f"mAP@{R}"
 
 
 @dataclass(frozen=True)
@@ -53,30 +66,61 @@ class RetrievalSetup:
         return cls(**kw)
 
 
+Trainer = Callable[[DataBundle, Profile, int | None, RetrievalSetup], tuple[Trained, int]]  # (model, epochs after the baseline)
+
+
+def _train_llc_full(data: DataBundle, profile: Profile, bits: int | None, setup: RetrievalSetup) -> tuple[Trained, int]:
+    """Notebook 01's recipe (the same cache entries)."""
+    cfgs = stage_configs(profile, len(data.train), setup.seed)
+    return run_llc(data, profile, bits, setup.seed).phase2, cfgs["phase1"].epochs + cfgs["phase2"].epochs
+
+
+def _train_llc(data: DataBundle, profile: Profile, bits: int | None, setup: RetrievalSetup) -> tuple[Trained, int]:
+    """Phases 1 + 2 within ``setup.epochs`` (split by :func:`llc_epoch_split`)."""
+    n = len(data.train)
+    cfgs = stage_configs(profile, n, setup.seed)
+    e1, e2 = (scaled_epochs(e, n, profile.epoch_reference, profile.epoch_cap) for e in llc_epoch_split(setup.epochs))
+    short = {**cfgs, "phase1": replace(cfgs["phase1"], epochs=e1), "phase2": replace(cfgs["phase2"], epochs=e2)}
+    return run_llc(data, profile, bits, setup.seed, configs=short).phase2, e1 + e2
+
+
+def _baseline(data: DataBundle, profile: Profile, setup: RetrievalSetup) -> Trained:
+    cfgs = stage_configs(profile, len(data.train), setup.seed)
+    return train_baseline(data, profile.model_config(), cfgs["baseline"], profile.cache_dir)
+
+
+def _train_baseline(data: DataBundle, profile: Profile, bits: int | None, setup: RetrievalSetup) -> tuple[Trained, int]:
+    """The real-valued baseline (no epochs after itself)."""
+    return _baseline(data, profile, setup), 0
+
+
+def _hasher(method: str) -> Trainer:
+    """``setup.epochs`` of the hashing head ``method`` from the baseline's backbone, phase 1's optimiser settings."""
+    def train(data: DataBundle, profile: Profile, bits: int | None, setup: RetrievalSetup) -> tuple[Trained, int]:
+        n = len(data.train)
+        base = _baseline(data, profile, setup)
+        cfg = replace(stage_configs(profile, n, setup.seed)["phase1"],
+                      epochs=scaled_epochs(setup.epochs, n, profile.epoch_reference, profile.epoch_cap))
+        return train_hashing(data, HashingConfig(method, bits), cfg, base, profile.cache_dir), cfg.epochs
+    return train
+
+
+RETRIEVAL_METHODS: dict[str, Trainer] = {"baseline": _train_baseline, "llc": _train_llc, "llc-full": _train_llc_full,
+                                         **{h: _hasher(h) for h in HASHERS}}
+
+
 def train_method(method: str, data: DataBundle, profile: Profile, bits: int | None,
                  setup: RetrievalSetup) -> tuple[Trained, int]:
-    """Train (or load from the cache) one retrieval method: (model, its epochs after the baseline).
+    """Train (or load from the cache) one retrieval method of ``RETRIEVAL_METHODS``: (model, its
+    epochs after the baseline).
 
     ``llc``: phases 1 + 2 within ``setup.epochs``; ``llc-full``: notebook 01's recipe (the
     same cache entries); ``hashnet`` / ``greedyhash``: ``setup.epochs`` from the baseline's
     backbone with phase 1's optimiser settings; ``baseline``: the real-valued baseline.
     """
-    n = len(data.train)
-    cfgs = stage_configs(profile, n, setup.seed)
-    if method == "llc-full":
-        run = run_llc(data, profile, bits, setup.seed)
-        return run.phase2, cfgs["phase1"].epochs + cfgs["phase2"].epochs
-    if method == "llc":
-        e1, e2 = (scaled_epochs(e, n, profile.epoch_reference, profile.epoch_cap) for e in llc_epoch_split(setup.epochs))
-        short = {**cfgs, "phase1": replace(cfgs["phase1"], epochs=e1), "phase2": replace(cfgs["phase2"], epochs=e2)}
-        return run_llc(data, profile, bits, setup.seed, configs=short).phase2, e1 + e2
-    base = train_baseline(data, profile.model_config(), cfgs["baseline"], profile.cache_dir)
-    if method == "baseline":
-        return base, 0
-    if method in HASHERS:
-        cfg = replace(cfgs["phase1"], epochs=scaled_epochs(setup.epochs, n, profile.epoch_reference, profile.epoch_cap))
-        return train_hashing(data, HashingConfig(method, bits), cfg, base, profile.cache_dir), cfg.epochs
-    raise ValueError(f"unknown method {method!r}; choose llc, llc-full, baseline or one of {sorted(HASHERS)}")
+    if method not in RETRIEVAL_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(RETRIEVAL_METHODS)}")
+    return RETRIEVAL_METHODS[method](data, profile, bits, setup)
 
 
 METHOD_NAMES = {"baseline": "real features (cosine)", "llc": "LLC", "llc-full": "LLC (notebook-01 recipe)",
@@ -111,10 +155,10 @@ def retrieval_table(data: DataBundle, profile: Profile, setup: RetrievalSetup) -
         key = "features" if method == "baseline" else "bit_logits"
         res = evaluate_retrieval(qs[key], db[key], qs["labels"], db["labels"],
                                  "cosine" if method == "baseline" else "hamming", setup.R)
-        row = {"dataset": data.name, "method": METHOD_NAMES[method], "bits": k,
+        row = {"dataset": data.name, METHOD: METHOD_NAMES[method], "bits": k,
                "dims": db["features"].shape[1] if method == "baseline" else k,
                "ranking": "cosine" if method == "baseline" else "Hamming", "epochs": epochs,
-               f"mAP@{setup.R}": res.map_at_R, "mAP": res.map, f"P@{setup.R}": res.precision_at(min(setup.R, len(db["labels"]))),
+               map_column(setup.R): res.map_at_R, "mAP": res.map, f"P@{setup.R}": res.precision_at(min(setup.R, len(db["labels"]))),
                "queries": len(qi), "database": len(db["labels"])}
         rows.append(row)
         curves.append(pd.DataFrame({"dataset": data.name, "method": row["method"], "bits": k, "cutoff": res.cutoffs,
@@ -210,11 +254,70 @@ def describe_retrieval(table: pd.DataFrame, R: int = 1000) -> str:
     return "\n".join(lines)
 
 
-def run(datasets: list[str] | tuple[str, ...], profile: Profile, setup: RetrievalSetup) -> dict[str, pd.DataFrame]:
-    """The retrieval table and its curves over ``datasets``, by file name (``results/tables/<name>.csv``)."""
+@dataclass(frozen=True)
+class RetrievalExperiment:
+    """Notebook 03's parameters: the data sets and the :class:`RetrievalSetup` on a profile."""
+
+    profile: Profile  # scale of the run
+    setup: RetrievalSetup  # what is trained and measured
+    datasets: tuple[str, ...] = ("fashion_mnist", "omniglot")  # names in llcpkg.data.DATASETS
+
+    @classmethod
+    def for_profile(cls, profile: Profile, datasets=("fashion_mnist", "omniglot"), **params) -> "RetrievalExperiment":
+        """The notebook's parameters on ``profile`` (``None``: the profile's preset, :meth:`RetrievalSetup.for_profile`)."""
+        return cls(profile, RetrievalSetup.for_profile(profile, **params), tuple(datasets))
+
+
+def run(cfg: RetrievalExperiment) -> dict[str, pd.DataFrame]:
+    """The retrieval table and its curves over ``cfg.datasets``, by file name (``results/tables/<name>.csv``)."""
     tables, curves = [], []
-    for name in datasets:
-        t, c = retrieval_table(load_bundle(name, profile, seed=setup.seed), profile, setup)
+    for name in cfg.datasets:
+        t, c = retrieval_table(load_bundle(name, cfg.profile, seed=cfg.setup.seed), cfg.profile, cfg.setup)
         tables.append(t)
         curves.append(c)
-    return {"retrieval": pd.concat(tables, ignore_index=True), "retrieval_curves": pd.concat(curves, ignore_index=True)}
+    return {RETRIEVAL: pd.concat(tables, ignore_index=True), CURVES: pd.concat(curves, ignore_index=True)}
+
+
+def query_times(cfg: RetrievalExperiment) -> pd.DataFrame:
+    """:func:`query_time_table` on the first data set at the first code length."""
+    data = load_bundle(cfg.datasets[0], cfg.profile, seed=cfg.setup.seed)
+    return query_time_table(data, cfg.profile, cfg.setup, bits=cfg.setup.bits[0])
+
+
+def describe_query_time(times: pd.DataFrame, table: pd.DataFrame) -> str:
+    """How much longer cosine ranking takes than Hamming ranking (rows of :func:`query_time_table`;
+    the database size from the retrieval ``table``)."""
+    name = times["dataset"].iloc[0]
+    database = int(table.loc[table["dataset"] == name, "database"].iloc[0])
+    ratio = times["seconds per query"].iloc[1] / times["seconds per query"].iloc[0]
+    return (f"{name}: cosine over {database} items takes {ratio:.1f}x the time of Hamming ranking "
+            f"on {times['bytes per item'].iloc[0]}-byte codes ({times['bytes per item'].iloc[1]} bytes per float vector).")
+
+
+# ----------------------------------------------------------------------------- claims
+def claim_few_bits(t: Tables) -> list[dict]:
+    """LLC's own small codes beat 16-bit HashNet in mAP@1000. Holds: the smallest-k LLC row
+    beats HashNet-16; partly: LLC at 16 bits beats HashNet-16."""
+    df, col = t(RETRIEVAL), map_column(PAPER_R)
+    rows = []
+    for name, g in df.groupby("dataset"):
+        hn = g[(g[METHOD] == METHOD_NAMES["hashnet"]) & (g["bits"] == 16)][col]
+        llc = g[g[METHOD].str.startswith(METHOD_NAMES["llc"])].dropna(subset=["bits"])
+        if hn.empty or llc.empty:
+            continue
+        small = llc.sort_values(["bits", col], ascending=[True, False]).iloc[0]
+        same = llc[llc["bits"] == 16][col].max()
+        rows.append({"claim": "LLC codes with few bits beat 16-bit HashNet in retrieval",
+                     "paper": "ImageNet-100, mAP@1000: 10-bit LLC ≈ 2 points above 16-bit HashNet", "dataset": name,
+                     "ours": f"LLC {int(small['bits'])} bits {small[col]:.3f} vs HashNet 16 bits {hn.iloc[0]:.3f}"
+                             f" (LLC 16 bits {same:.3f})",
+                     "verdict": HOLDS if small[col] > hn.iloc[0] else PARTLY if same > hn.iloc[0] else FAILS})
+    return rows
+
+
+CLAIMS: dict[str, Rule] = {"LLC: few bits beat HashNet": claim_few_bits}
+
+
+def verdicts(tables: Tables) -> list[dict]:
+    """The claims rows of notebook 03's tables (a missing table: one ``not run`` row per claim)."""
+    return collect(CLAIMS, tables)

@@ -19,11 +19,15 @@ from ..hierarchy import code_tree, codebook_agreement, instance_code_stats, radi
 from ..metrics import llc_outputs
 from ..pipeline import load_bundle, run_llc
 from ..profiles import Profile
+from ..verdicts import FAILS, HOLDS, PARTLY, Rule, Tables, collect
 
 __all__ = ["TaxonomyExperiment", "TaxonomyResult", "run_taxonomy", "plot_code_dendrogram", "plot_radius_histogram", "describe_agreement",
-           "describe_instance_codes", "SIGNIFICANCE", "run"]
+           "describe_instance_codes", "SIGNIFICANCE", "run_all", "tables", "run", "TAXONOMY", "INSTANCE_CODES", "LLC_LEARNT", "CLAIMS",
+           "verdicts"]
 
 SIGNIFICANCE = 0.05  # level of the permutation tests in the verdicts
+TAXONOMY, INSTANCE_CODES = "taxonomy", "taxonomy_instance_codes"  # tables (results/tables/<name>.csv)
+LLC_LEARNT = "LLC learnt"  # the learnt codebook's row (column "codebook")
 
 
 @dataclass
@@ -57,7 +61,7 @@ def run_taxonomy(name: str, profile: Profile, seed: int = 0, bits: int | None = 
     train_feats = llc_outputs(run.baseline, subset(data, cca_samples, None, seed), "train", device=profile.device)
     L = data.num_classes
     codebooks = {
-        "LLC learnt": test["class_bits"],
+        LLC_LEARNT: test["class_bits"],
         "SVD": to_bits(build_codebook("svd", L, k, seed=seed, weights=run.baseline.model.head.fc.weight)),
         "CCA": to_bits(build_codebook("cca", L, k, seed=seed, features=train_feats["features"],
                                       labels=train_feats["labels"])),
@@ -121,7 +125,7 @@ def describe_agreement(agreement: pd.DataFrame, level: float = SIGNIFICANCE) -> 
     lines = []
     for name, t in agreement.groupby("dataset", sort=False):
         rows = t.set_index("codebook")
-        llc, rnd = rows.loc["LLC learnt"], rows.iloc[-1]
+        llc, rnd = rows.loc[LLC_LEARNT], rows.iloc[-1]
         verdict = "follows" if llc["p ARI"] < level or llc["p spearman tree"] < level else "does NOT measurably follow"
         lines.append(f"{name}: the learnt code tree {verdict} the known groups — ARI {llc['ARI']:.3f} (p = {llc['p ARI']:.3f}; "
                      f"random codes {rnd['ARI']:.3f}), Spearman(tree, hierarchy) {llc['spearman tree']:.3f} "
@@ -164,9 +168,42 @@ class TaxonomyExperiment:
         return cls(profile, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
-def run(cfg: TaxonomyExperiment) -> tuple[dict[str, TaxonomyResult], dict[str, pd.DataFrame]]:
-    """Every data set: the results by data set, and the tables by file name."""
-    results = {name: run_taxonomy(name, cfg.profile, seed=cfg.seed, n_perm=cfg.n_perm, n_random=cfg.n_random)
-               for name in cfg.datasets}
-    return results, {"taxonomy": pd.concat([r.agreement for r in results.values()], ignore_index=True),
-                     "taxonomy_instance_codes": pd.DataFrame([r.instance for r in results.values()])}
+def run_all(cfg: TaxonomyExperiment) -> dict[str, TaxonomyResult]:
+    """:func:`run_taxonomy` on every data set of ``cfg`` (its figures read these), by data set."""
+    return {name: run_taxonomy(name, cfg.profile, seed=cfg.seed, n_perm=cfg.n_perm, n_random=cfg.n_random)
+            for name in cfg.datasets}
+
+
+def tables(results: dict[str, TaxonomyResult]) -> dict[str, pd.DataFrame]:
+    """The notebook's tables from :func:`run_all`'s results, by file name (``results/tables/<name>.csv``)."""
+    return {TAXONOMY: pd.concat([r.agreement for r in results.values()], ignore_index=True),
+            INSTANCE_CODES: pd.DataFrame([r.instance for r in results.values()])}
+
+
+def run(cfg: TaxonomyExperiment) -> dict[str, pd.DataFrame]:
+    """Every table of notebook 05, by file name."""
+    return tables(run_all(cfg))
+
+
+# ----------------------------------------------------------------------------- claims
+def claim_taxonomy(t: Tables) -> list[dict]:
+    """The learnt codes' tree recovers the known hierarchy. Holds: ARI and tree Spearman both
+    significant (p < 0.05, permutation of group labels); partly: one of them."""
+    df = t(TAXONOMY)
+    rows = []
+    for _, r in df[df["codebook"] == LLC_LEARNT].iterrows():
+        sig = [r["p ARI"] < 0.05, r["p spearman tree"] < 0.05]
+        rows.append({"claim": "Clustering the class codes recovers semantic groups",
+                     "paper": "ImageNet: qualitative (e.g. frogs grouped); no score", "dataset": r["dataset"],
+                     "ours": f"ARI {r['ARI']:.2f} (p={r['p ARI']:.3f}), tree Spearman {r['spearman tree']:.2f} "
+                             f"(p={r['p spearman tree']:.3f})",
+                     "verdict": HOLDS if all(sig) else PARTLY if any(sig) else FAILS})
+    return rows
+
+
+CLAIMS: dict[str, Rule] = {"LLC: taxonomy from codes": claim_taxonomy}
+
+
+def verdicts(tables: Tables) -> list[dict]:
+    """The claims rows of notebook 05's tables (a missing table: one ``not run`` row per claim)."""
+    return collect(CLAIMS, tables)

@@ -15,15 +15,18 @@ def test_dendrogram_figure_has_labels():
     assert sorted(t.get_text() for t in ax.get_xticklabels()) == ["a", "b", "c", "d"]
 
 
-def test_run_taxonomy_end_to_end_on_toy(monkeypatch, quick_llc):
+def test_run_taxonomy_end_to_end_on_toy(quick_llc):
     from dataclasses import replace
 
-    from llcpkg.data import toy_bundle
-    from llcpkg.experiments.taxonomy import run_taxonomy
+    from llcpkg.experiments import taxonomy
 
-    toy = replace(toy_bundle(128, 64, 4, seed=0), groups={"left": [0, 2], "right": [1, 3]})
-    monkeypatch.setattr("llcpkg.experiments.taxonomy.load_bundle", lambda name, P, seed=0: toy)
-    r = run_taxonomy("toy", quick_llc, n_perm=10, n_random=5)
+    cfg = taxonomy.TaxonomyExperiment(replace(quick_llc, train_subset=128, test_subset=64), datasets=("toy",), n_perm=10,
+                                      n_random=5)  # the "toy" data set of llcpkg.data: 4 classes in 2 known groups
+    results = taxonomy.run_all(cfg)
+    r = results["toy"]
     assert r.agreement["codebook"].tolist() == ["LLC learnt", "SVD", "CCA", "random (mean of 5)"]
     assert (r.agreement["bits"] == 4).all() and r.codebooks["SVD"].shape == (4, 4)
     assert r.instance["instances"] == 64 and r.radius.shape == (5,) and r.radius.sum() == pytest.approx(1)
+    out = taxonomy.tables(results)
+    assert set(out) == {taxonomy.TAXONOMY, taxonomy.INSTANCE_CODES}
+    assert [row["dataset"] for row in taxonomy.verdicts(out.__getitem__)] == ["toy"]

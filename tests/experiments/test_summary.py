@@ -1,15 +1,19 @@
-"""The scoreboard's verdicts on hand-made tables with known answers."""
+"""The scoreboard (llcpkg.experiments.summary) and the experiments' verdicts on hand-made tables
+with known answers."""
 import pandas as pd
+import pytest
 
-from llcpkg.claims import FAILS, HOLDS, PARTLY, scoreboard, update_readme
+from llcpkg.experiments import classification, compression
+from llcpkg.experiments.summary import FAMILIES, scoreboard, table_reader, update_readme
 from llcpkg.results import write_table
+from llcpkg.verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
 
 
 def _classification(tmp_path, baseline, mips, mhd1, mhd2, ed):
     rows = [{"dataset": "toy", "classes": 10, "bits": 8, "bits rule": "paper ratio", "baseline": baseline,
              "phase1 MIPS": mips, "phase1 MHD": mhd1, "phase2 MHD": mhd2, "phase2 MHD (score ties)": mhd2,
              "phase2 ED": ed, "ED unassigned": 0.1, "MHD tie rate": 0.05, "distinct codes": 10, "min code distance": 2}]
-    write_table(pd.DataFrame(rows), "classification", tmp_path)
+    write_table(pd.DataFrame(rows), classification.CLASSIFICATION, tmp_path)
 
 
 def _verdicts(tmp_path) -> dict:
@@ -37,9 +41,9 @@ def test_phase2_rule_and_missing_tables(tmp_path):
 def test_more_hashes_needs_an_actual_decrease(tmp_path):
     _classification(tmp_path, 0.9, 0.9, 0.9, 0.9, 0.9)
     flat = pd.DataFrame({"net": "mlp", "factor": 0.125, "depth": 1, "hashes": [1, 2, 4], "error": [0.9, 0.9, 0.9]})
-    write_table(flat, "compression_sweep", tmp_path)
+    write_table(flat, compression.SWEEP, tmp_path)
     assert _verdicts(tmp_path)["More hash functions (U) lower the error"] == FAILS
-    write_table(flat.assign(error=[0.3, 0.2, 0.1]), "compression_sweep", tmp_path)
+    write_table(flat.assign(error=[0.3, 0.2, 0.1]), compression.SWEEP, tmp_path)
     assert _verdicts(tmp_path)["More hash functions (U) lower the error"] == HOLDS
 
 
@@ -59,3 +63,19 @@ def test_a_missing_table_is_named_without_the_machines_path(tmp_path):
     assert (claims["verdict"] == "not run").all()
     assert claims["ours"].str.contains("no table ").all()
     assert not claims["ours"].str.contains(str(tmp_path), regex=False).any()
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_family_reads_a_missing_table_as_not_run(tmp_path, family):
+    rows = family.verdicts(table_reader(tmp_path))
+    assert [r["claim"] for r in rows] == list(getattr(family, "CLAIMS", {}))
+    assert all(r["verdict"] == NOT_RUN for r in rows)
+
+
+def test_a_family_reports_only_its_own_claims(tmp_path):
+    _classification(tmp_path, 0.90, 0.90, 0.80, 0.88, 0.85)
+    t = table_reader(tmp_path)
+    claims = classification.verdicts(t)
+    # gap 2 points ≤ 2.4; ED ≤ MHD (cost not measured: not counted); MHD 0.88 < MIPS − 0.5 points but > phase-1 MHD
+    assert [r["verdict"] for r in claims] == [HOLDS, HOLDS, PARTLY]
+    assert all(r["verdict"] == NOT_RUN for r in compression.verdicts(t))

@@ -1,0 +1,115 @@
+"""Notebook 99: the claims scoreboard, every claim of the two papers checked against our tables.
+
+Each experiment module's ``verdicts(tables)`` returns the claims rows (``claim, paper, dataset,
+ours, verdict``) of the tables it produces, each verdict computed by a rule stated in the rule's
+docstring, never typed; a table that is missing gives the verdict "not run"
+(:func:`llcpkg.verdicts.collect`). This module collects them, answers the reviewers' open
+questions from the same tables, and writes the README's scoreboard block.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from ..results import atomic_write, read_table
+from ..verdicts import Tables, pct
+from . import ablations, classification, compression, decoding_cost, ood, retrieval, taxonomy
+
+__all__ = ["CLAIMS_TABLE", "QUESTIONS_TABLE", "FAMILIES", "QUESTIONS", "CLAIM_COLUMNS", "QUESTION_COLUMNS", "table_reader", "scoreboard",
+           "update_readme", "START", "END"]
+
+FAMILIES = (classification, ablations, retrieval, ood, taxonomy, compression, decoding_cost)  # scoreboard order
+CLAIMS_TABLE, QUESTIONS_TABLE = "claims", "open_questions"  # tables (results/tables/<name>.csv)
+CLAIM_COLUMNS = ["claim", "paper", "dataset", "ours", "verdict"]
+QUESTION_COLUMNS = ["question", "dataset", "answer"]
+
+
+# ----------------------------------------------------------------------------- open questions
+def _q_ties(t: Tables) -> list[dict]:
+    C = classification
+    return [{"question": "How frequent are MHD ties, and does breaking them by bit scores help?", "dataset": r["dataset"],
+             "answer": f"k={r['bits']}: {pct(r[C.TIE_RATE])} of decisions tied; score tie-break "
+                       f"{pct(r[C.PHASE2_MHD])} → {pct(r[C.PHASE2_MHD_SCORE])}"} for _, r in t(C.CLASSIFICATION).iterrows()]
+
+
+def _q_cost(t: Tables) -> list[dict]:
+    D = decoding_cost
+    return [{"question": "What does decoding cost as L grows?", "dataset": "random codes",
+             "answer": f"{r[D.GOAL]} (batch {r['batch']}): {r['measured']:.3g} (goal {r['target']}: "
+                       f"{'met' if r[D.MET] else 'missed'})"} for _, r in t(D.GOALS).iterrows()]
+
+
+def _q_ball(t: Tables) -> list[dict]:
+    rows = []
+    for setting, g in t(ablations.BALL_TABLE).groupby("setting"):
+        parts = [f"{r['decoder']} {pct(r['accuracy'])} @ {r['lookups per query']:.1f} lookups" for _, r in g.iterrows()]
+        rows.append({"question": "Is there a decoder between ED and MHD?", "dataset": setting, "answer": "; ".join(parts)})
+    return rows
+
+
+def _q_instance_codes(t: Tables) -> list[dict]:
+    return [{"question": "What is special about the instance codes?", "dataset": r["dataset"],
+             "answer": f"{int(r['distinct instance codes'])} distinct codes over {int(r['instances'])} images "
+                       f"({r['distinct if uniform']:.0f} if uniform); {pct(r['on own class code'])} on their own class "
+                       f"code; mean radius {r['radius mean']:.2f} bits; mean |bit correlation| {r['bit |corr| mean']:.2f}"}
+            for _, r in t(taxonomy.INSTANCE_CODES).iterrows()]
+
+
+def _q_overhead(t: Tables) -> list[dict]:
+    return [{"question": "What does HFH cost in time against HashedNets and a dense net?", "dataset": f"{r['net']}",
+             "answer": f"{r['model']}: training step {r['train_rel']:.2f}×, inference {r['infer_rel']:.2f}×, "
+                       f"materialised inference {r['materialised_rel']:.2f}× the dense net"}
+            for _, r in t(compression.OVERHEAD).iterrows() if r["model"] != "dense"]
+
+
+QUESTIONS: dict[str, Callable[[Tables], list[dict]]] = {
+    "ties": _q_ties, "decoding cost": _q_cost, "ball decoders": _q_ball, "instance codes": _q_instance_codes,
+    "HFH overhead": _q_overhead}
+
+
+# ----------------------------------------------------------------------------- the scoreboard
+def table_reader(results_dir: str | Path) -> Tables:
+    """``name -> DataFrame`` over ``results_dir/tables``, each table read once; a missing table
+    raises FileNotFoundError naming the table, not this machine's path."""
+    tables: dict[str, pd.DataFrame] = {}
+
+    def t(name: str) -> pd.DataFrame:
+        if name not in tables:
+            try:
+                tables[name] = read_table(name, results_dir)
+            except FileNotFoundError:
+                raise FileNotFoundError(f"no table {name}.csv") from None
+        return tables[name]
+
+    return t
+
+
+def scoreboard(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(claims, questions) DataFrames computed from the tables under ``results_dir``."""
+    t = table_reader(results_dir)
+    claims = [row for family in FAMILIES for row in family.verdicts(t)]
+    questions = []
+    for name, ask in QUESTIONS.items():
+        try:
+            questions += ask(t)
+        except (FileNotFoundError, KeyError, IndexError) as e:
+            questions.append({"question": name, "dataset": "", "answer": f"not run ({type(e).__name__})"})
+    return pd.DataFrame(claims)[CLAIM_COLUMNS], pd.DataFrame(questions)[QUESTION_COLUMNS]
+
+
+START, END = "<!-- scoreboard:start -->", "<!-- scoreboard:end -->"
+
+
+def update_readme(readme: str | Path, claims: pd.DataFrame) -> bool:
+    """Replace the block between the scoreboard markers in ``readme`` with ``claims`` as a
+    Markdown table (verdict, claim, data set, ours); False if the markers are missing."""
+    path = Path(readme)
+    text = path.read_text()
+    if START not in text or END not in text:
+        return False
+    table = claims[["verdict", "claim", "dataset", "ours"]].to_markdown(index=False)
+    new = text[: text.index(START) + len(START)] + "\n" + table + "\n" + text[text.index(END):]
+    atomic_write(path, lambda p: p.write_text(new))
+    return True
