@@ -6,7 +6,7 @@ accuracies are :func:`llcpkg.metrics.classification_metrics`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
