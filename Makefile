@@ -8,6 +8,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= cpu
+SEEDS ?=  # empty: the profile's seeds (cpu: 0 1 2); SEEDS=0 for the one-seed quick run
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 # Local copies of the data where this machine has them; elsewhere the loaders download
@@ -19,7 +20,8 @@ export PYTHONHASHSEED := 0
 
 .PHONY: help venv reproduce nb report test unit test-slow nbtest reporttest clean-cache clean-smoke
 help:
-	@echo "make reproduce            run every notebook (PROFILE=$(PROFILE)) into results/"
+	@echo "make reproduce            run every notebook (PROFILE=$(PROFILE)) over the profile's seeds into results/"
+	@echo "make reproduce SEEDS=0    the one-seed quick look (SEEDS='0 1' any list)"
 	@echo "make nb NB=01_classification PARAMS='-p bits 16'   rerun one notebook (custom parameters -> results/runs/<name>,"
 	@echo "                          INTO_RESULTS=1 writes into results/; a list: PARAMS=\"-p datasets \\\"['omniglot']\\\"\")"
 	@echo "make report               build results/report/ (HTML) from the executed notebooks"
@@ -37,13 +39,13 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 reproduce: venv
-	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1 TQDM_DISABLE=1
+	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1 TQDM_DISABLE=1 LLC_SEEDS="$(strip $(SEEDS))"
 	$(PY) -m llcpkg.reproduce $(NOTEBOOKS)
 	$(PY) -m llcpkg.report
 
 nb: venv
 	@[ -n "$(NB)" ] || { echo "usage: make nb NB=01_classification [PARAMS='-p bits 16']"; exit 2; }
-	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1 TQDM_DISABLE=1
+	export LLC_PROFILE=$(PROFILE) LLC_DOWNLOAD=1 TQDM_DISABLE=1 LLC_SEEDS="$(strip $(SEEDS))"
 	$(PY) -m llcpkg.reproduce notebooks/$(NB).ipynb --papermill-args "$${PARAMS-}" $(if $(INTO_RESULTS),--into-results)
 
 # the HTML report of $(PROFILE)'s results folder (results/ for cpu, .cache/smoke-results for smoke)

@@ -18,12 +18,16 @@ from .models import check_code_length
 from .profiles import Profile, stage_epochs
 from .train import BackboneHook, TrainConfig, Trained, train_baseline, train_phase1, train_phase2
 
-__all__ = ["load_bundle", "stage_configs", "LLCRun", "run_llc", "with_phase2_lr"]
+__all__ = ["SPLIT_SEED", "load_bundle", "stage_configs", "LLCRun", "run_llc", "with_phase2_lr"]
 
 
-def load_bundle(name: str, profile: Profile, seed: int = 0, **kw) -> DataBundle:
-    """Load a data set and cut it to the profile's subset sizes."""
-    return subset(load_dataset(name, **kw), profile.train_subset, profile.test_subset, seed=seed)
+SPLIT_SEED = 0  # the one seed of the data subsets: a run's seed never changes the data split (#16)
+
+
+def load_bundle(name: str, profile: Profile, split_seed: int = SPLIT_SEED, **kw) -> DataBundle:
+    """Load a data set and cut it to the profile's subset sizes. The subsets are drawn with
+    ``split_seed`` (fixed): a run's seed changes initialisation and data order, not the split."""
+    return subset(load_dataset(name, **kw), profile.train_subset, profile.test_subset, seed=split_seed)
 
 
 def stage_configs(profile: Profile, n_train: int, seed: int = 0) -> dict[str, TrainConfig]:

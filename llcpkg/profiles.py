@@ -50,6 +50,7 @@ class Profile:
     retrieval_epochs: int = 3  # epochs after the baseline of every retrieval model (notebook 03)
     epoch_reference: int = 60_000  # training-set size at which a stage gets its profile's epochs (scaled_epochs)
     epoch_cap: int = 12  # smaller sets get proportionally more epochs, at most this many times as many
+    seeds: tuple[int, ...] = (0,)  # the seeds every verdict is made over (llcpkg.seeds.resolve_seeds; $LLC_SEEDS overrides)
 
     def model_config(self, head: str = "linear", bits: int = 0) -> ModelConfig:
         """The network of this profile (backbone, width, logit scale) with ``head`` and ``bits``."""
@@ -69,6 +70,9 @@ class Profile:
         checks.require_str(self, "device")
         checks.require_choice(self, "backbone", BACKBONES)
         checks.require_bool(self, "channels_last")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or any(
+                isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"Profile.seeds must be distinct non-negative ints, got {self.seeds!r}")
 
     @property
     def results_dir(self) -> Path:
@@ -88,10 +92,10 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", train_subset=1024, test_subset=512, baseline_epochs=1,
                      phase1_epochs=1, phase2_epochs=1, batch_size=128, width=8, retrieval_epochs=1),
     "cpu": Profile("cpu", train_subset=None, test_subset=None, baseline_epochs=5,
-                   phase1_epochs=4, phase2_epochs=3, batch_size=256, width=16, channels_last=True),
+                   phase1_epochs=4, phase2_epochs=3, batch_size=256, width=16, channels_last=True, seeds=(0, 1, 2)),
     "gpu": Profile("gpu", train_subset=None, test_subset=None, baseline_epochs=30,
                    phase1_epochs=30, phase2_epochs=15, batch_size=256, width=64, device="cuda",
-                   channels_last=True, retrieval_epochs=45),
+                   channels_last=True, retrieval_epochs=45, seeds=(0, 1, 2)),
     # the official recipe: SGD momentum 0.875, weight decay 2^-15 ≈ 3.05e-5, label smoothing 0.1
     # (TrainConfig's default), cosine lr 0.1 per 256 images for 100 epochs, then phase 2 at 0.01
     # for 25; the baseline is trained with the phase-1 recipe

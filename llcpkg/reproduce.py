@@ -30,9 +30,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import runtimes
 from .parameters import check_parameters, custom_parameters, read_parameters, run_name
 from .profiles import Profile, get_profile
 from .provenance import git_state, notebook_entry, record, update_provenance
+from .seeds import resolve_seeds
 from .results import atomic_write, project_root, promote, relative_to_root
 
 __all__ = ["parse_params", "run_notebook", "strip_widget_state", "stamp_notebook", "absolute_path_cells",
@@ -150,23 +152,41 @@ def plan(nb: Path, params: dict, profile: Profile, into_results: bool = False) -
     return Job(nb, params, defaults, out.resolve())
 
 
+def _write_run_times(job: Job, log: Path, wall: float) -> None:
+    """Merge the kernel's stage times (``log``) and the notebook's wall time into ``run_times.csv``."""
+    runtimes.clear()
+    runtimes.load_log(log)
+    runtimes.record(job.nb.stem, "notebook (total)", wall, cached=False)
+    runtimes.write_run_times(job.results_dir)
+    runtimes.clear()
+    log.unlink(missing_ok=True)
+
+
 def run_job(job: Job, profile: Profile) -> Path:
     """Execute ``job`` with staged results; on success promote them, stamp the executed notebook
     and update ``provenance.json``; on failure delete what was staged. Return the executed notebook."""
     stage = job.results_dir / f".tmp-staging-{job.nb.stem}"
     shutil.rmtree(stage, ignore_errors=True)  # left behind by a killed run
     code_state = git_state(project_root())  # before the run: 99_summary itself rewrites README.md
+    log = job.results_dir / f".tmp-run-times-{job.nb.stem}.jsonl"
+    log.unlink(missing_ok=True)
     t0 = time.time()
     try:
-        with _environ(LLC_RESULTS=str(job.results_dir), LLC_STAGING=str(stage)):
+        with _environ(LLC_RESULTS=str(job.results_dir), LLC_STAGING=str(stage), LLC_NOTEBOOK=job.nb.stem,
+                      **{runtimes.LOG_ENV: str(log)}):
             out = run_notebook(job.nb, job.results_dir / "executed", job.params, cwd=job.nb.resolve().parent)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        log.unlink(missing_ok=True)
         raise
     wall = time.time() - t0
     promote(stage, job.results_dir)
-    rec = record(project_root(), profile.name, profile.device,
-                 {job.nb.stem: notebook_entry({**job.defaults, **job.params}, wall)}, git=code_state)
+    _write_run_times(job, log, wall)
+    params = {**job.defaults, **job.params}
+    if "seeds" in params and params["seeds"] is None:  # the profile's (or $LLC_SEEDS): record which
+        params["seeds"] = list(resolve_seeds(profile))
+    rec = record(project_root(), profile.name, profile.device, {job.nb.stem: notebook_entry(params, wall)},
+                 git=code_state)
     stamp_notebook(out, job.nb, rec)
     update_provenance(job.results_dir / "provenance.json", rec)
     return out

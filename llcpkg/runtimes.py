@@ -7,9 +7,14 @@ one row per (notebook, stage, cached), ``seconds`` summed over its ``runs`` reco
 with the table already there: rows for a (notebook, stage) recorded now replace the old ones, all
 other rows stay, so a notebook's kernel and the reproduce process that runs it can both write.
 Timings go to results, never into tests.
+
+A notebook runs in its own kernel: :mod:`llcpkg.reproduce` sets ``$LLC_RUN_TIMES`` to a file and
+``$LLC_NOTEBOOK`` to the notebook's name; every record is then also appended to that file as a JSON
+line (:func:`load_log`), and reproduce merges them, with the notebook's total, into the table.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -20,10 +25,11 @@ import pandas as pd
 
 from .results import read_table, write_table
 
-__all__ = ["record", "timed", "records", "clear", "write_run_times", "COLUMNS", "TABLE"]
+__all__ = ["record", "timed", "records", "clear", "write_run_times", "load_log", "COLUMNS", "TABLE", "LOG_ENV"]
 
 COLUMNS = ["notebook", "stage", "seconds", "cached", "runs"]
 TABLE = "run_times"
+LOG_ENV = "LLC_RUN_TIMES"  # a JSON-lines file every record is appended to (set by reproduce)
 _RECORDS: list[dict[str, object]] = []
 
 
@@ -36,8 +42,22 @@ def record(notebook: str | None, stage: str, seconds: float, cached: bool) -> No
     """Record that ``stage`` of ``notebook`` took ``seconds`` (``cached``: loaded, not computed)."""
     if seconds < 0:
         raise ValueError(f"record: negative time {seconds} for stage {stage!r}")
-    _RECORDS.append({"notebook": _notebook(notebook), "stage": stage, "seconds": float(seconds),
-                     "cached": bool(cached)})
+    row = {"notebook": _notebook(notebook), "stage": stage, "seconds": float(seconds), "cached": bool(cached)}
+    _RECORDS.append(row)
+    if log := os.environ.get(LOG_ENV):
+        with open(log, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def load_log(path: str | Path) -> int:
+    """Add the records in the JSON-lines file ``path`` (written by a kernel) to this process's; return
+    how many. A missing file holds none."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    _RECORDS.extend(rows)
+    return len(rows)
 
 
 class _Timed:

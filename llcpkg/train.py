@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
-from . import checks, parallel
+from . import checks, parallel, runtimes
 from .cache import (CACHE_VERSION, checkpoint_path, discard, is_cached, load_checkpoint, partial_path, save_checkpoint,
                     stage_key)
 from .data import DataBundle, check_labels, fingerprint
@@ -361,11 +361,19 @@ def run_stage(stage: str, key: str, model: nn.Module, ds: Dataset, loss: str | C
     the result (use :func:`stage_key`), the loss included. A non-finite loss or final weights
     raise :class:`NonFiniteLoss` and leave no checkpoint, partial or final. Under torchrun only
     rank 0 writes; the other ranks wait for it and then load the same file."""
-    path = _stage_path(stage, key, cache_dir)
-    state = _load_verified(path)
-    if state is not None:
-        model.load_state_dict(state)
-        return Trained(model.eval(), key)
+    with runtimes.timed(stage) as t:
+        path = _stage_path(stage, key, cache_dir)
+        state = _load_verified(path)
+        t.cached = state is not None
+        if state is not None:
+            model.load_state_dict(state)
+            return Trained(model.eval(), key)
+        return _train_stage(stage, key, path, model, ds, loss, cfg, stop_after)
+
+
+def _train_stage(stage: str, key: str, path: Path | None, model: nn.Module, ds: Dataset, loss: str | Callable,
+                 cfg: TrainConfig, stop_after: int | None) -> Trained:
+    """The training half of :func:`run_stage`: fit, check, write the checkpoint."""
     partial = partial_path(path) if path is not None else None
     loss_fn = LOSSES[loss] if isinstance(loss, str) else loss
     try:

@@ -19,7 +19,8 @@ from typing import Any, Callable
 from .stats import Interval, seed_interval
 
 __all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "PARTLY", "NOT_RUN", "KINDS", "Verdict", "at_least", "at_most",
-           "within", "combine", "adequacy_gate", "timing_rule", "Tables", "Rule", "collect", "pct"]
+           "within", "combine", "adequacy_gate", "timing_rule", "Tables", "Rule", "collect", "pct", "claim_row",
+           "CLAIM_COLUMNS"]
 
 HOLDS, FAILS, INCONCLUSIVE, PARTLY, NOT_RUN = "holds", "does not hold here", "inconclusive", "partly", "not run"
 KINDS = (HOLDS, FAILS, INCONCLUSIVE, PARTLY, NOT_RUN)
@@ -176,7 +177,9 @@ def timing_rule(ratio: Interval | float, goal: float, direction: str, noise_band
 
 # ----------------------------------------------------------------------------- claim rows
 Tables = Callable[[str], Any]  # table name -> its DataFrame; raises FileNotFoundError when it was not run
-Rule = Callable[[Tables], list[dict]]  # the claims rows (claim, paper, dataset, ours, verdict) of one claim
+Rule = Callable[[Tables], list[dict]]  # the claims rows (CLAIM_COLUMNS) of one claim
+
+CLAIM_COLUMNS = ["claim", "paper", "dataset", "ours", "verdict", "seeds", "interval", "rule"]  # claims.csv
 
 
 def pct(x: float) -> str:
@@ -184,14 +187,22 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def claim_row(claim: str, paper: str, dataset: str, ours: str, verdict: Verdict) -> dict[str, object]:
+    """One row of ``claims.csv`` (:data:`CLAIM_COLUMNS`): what is claimed, the paper's figure, the
+    data set, our numbers in words, and the verdict with its seeds, interval and rule."""
+    return {"claim": claim, "paper": paper, "dataset": dataset, "ours": ours, **verdict.as_row()}
+
+
 def collect(rules: dict[str, Rule], tables: Tables) -> list[dict]:
-    """The rows of every rule, in order; a rule whose table is missing or lacks a column or row
-    gives one ``not run`` row with the rule's name as its claim and the error as ``ours``."""
+    """The rows of every rule, in order. A rule whose table is missing (``FileNotFoundError``: the
+    notebook was not run) gives one ``not run`` row with the rule's name as its claim and the error
+    as ``ours``. A missing column or row is a ``KeyError``/``IndexError`` and propagates: a renamed
+    column must fail loudly, never read as "not run"."""
     rows: list[dict] = []
     for name, rule in rules.items():
         try:
             rows += rule(tables)
-        except (FileNotFoundError, KeyError, IndexError) as e:
-            rows.append({"claim": name, "paper": "", "dataset": "", "ours": f"({type(e).__name__}: {e})",
-                         "verdict": NOT_RUN})
+        except FileNotFoundError as e:
+            rows.append(claim_row(name, "", "", f"({type(e).__name__}: {e})",
+                                  Verdict(NOT_RUN, "the table this claim reads was not produced")))
     return rows

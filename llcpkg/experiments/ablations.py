@@ -537,7 +537,7 @@ class AblationsSetup:
 def setup(cfg: AblationsExperiment) -> AblationsSetup:
     """Load the data, reuse (or train) the standard runs, extract the baseline features."""
     P = cfg.profile
-    bundles = {name: load_bundle(name, P, seed=cfg.seed) for name in cfg.datasets}
+    bundles = {name: load_bundle(name, P) for name in cfg.datasets}
     ks = {name: default_bits(d.num_classes) for name, d in bundles.items()}
     runs = {(name, k): run_llc(d, P, k, cfg.seed) for name, d in bundles.items() for k in ks[name].values()}
     paper = {name: runs[name, ks[name]["paper ratio"]].baseline for name in cfg.datasets}

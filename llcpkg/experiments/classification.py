@@ -93,7 +93,7 @@ def classification_table(cfg: ClassificationExperiment) -> pd.DataFrame:
     """
     tables = []
     for name in cfg.datasets:
-        data = load_bundle(name, cfg.profile, seed=cfg.seed)
+        data = load_bundle(name, cfg.profile)
         tables.append(_dataset_table(data, cfg.profile, cfg.bits_of(data.num_classes), cfg.seed))
     return pd.concat(tables, ignore_index=True)
 
@@ -103,7 +103,7 @@ def step_time_table(cfg: ClassificationExperiment, repeats: int = 10) -> pd.Data
     set (same process, same batch, untrained models of the profile's architecture), and each
     relative to the baseline's."""
     P = cfg.profile
-    data = load_bundle(cfg.datasets[0], P, seed=cfg.seed)
+    data = load_bundle(cfg.datasets[0], P)
     bits = code_length(data.num_classes, cfg.bits)
     train_cfg = stage_configs(P, len(data.train))["baseline"]
     x, y = next(iterate_batches(data.train, P.batch_size, shuffle=True))
@@ -134,7 +134,7 @@ def phase2_lr_table(cfg: ClassificationExperiment, val_size: int = 5000) -> pd.D
     the choice; the stage configs use ``profile.phase2_lr`` (override it with
     ``dataclasses.replace(profile, phase2_lr=...)``); choosing it per data set is not automated."""
     P = cfg.profile
-    data = load_bundle(cfg.datasets[0], P, seed=cfg.seed)
+    data = load_bundle(cfg.datasets[0], P)
     bits = code_length(data.num_classes, cfg.bits)
     val = validation_bundle(data, min(val_size, len(data.train) // 5), cfg.seed)
     cfgs = stage_configs(P, len(val.train), cfg.seed)

@@ -97,7 +97,7 @@ def setup(cfg: CompressionExperiment) -> Setup:
     """Data subsets and the training configs: the profile's stage configs with the epoch rules
     ``mlp`` (MLPs) and ``cnn`` (the CNN and LLC phase 1; phase 2 one fewer, at least 1)."""
     P = cfg.profile
-    data = load_bundle("fashion_mnist", P, seed=cfg.seed)
+    data = load_bundle("fashion_mnist", P)
     mlp_data = subset(data, cfg.mlp_train, None, seed=cfg.seed)
     cnn_data = subset(data, cfg.cnn_train, None, seed=cfg.seed)
     mlp_cfg = replace(stage_configs(P, len(mlp_data.train), cfg.seed)["baseline"],

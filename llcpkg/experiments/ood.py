@@ -59,7 +59,7 @@ class OODResult:
 def run_ood(cfg: OODConfig, profile: Profile) -> OODResult:
     """Load the data set for ``profile``, split it, train (cached) baseline and LLC on the
     in-distribution classes with ``run_llc``, score every detector and evaluate it."""
-    bundle = load_bundle(cfg.dataset, profile, seed=cfg.seed)
+    bundle = load_bundle(cfg.dataset, profile)
     held = cfg.held_out if cfg.held_out is not None else choose_held_out(bundle, cfg.n_held_out, cfg.by_group, cfg.seed)
     split = ood_split(bundle, held, cfg.val_size, cfg.seed)
     bits = code_length(split.ind.num_classes, cfg.bits)

@@ -272,7 +272,7 @@ def run(cfg: RetrievalExperiment) -> dict[str, pd.DataFrame]:
     """The retrieval table and its curves over ``cfg.datasets``, by file name (``results/tables/<name>.csv``)."""
     tables, curves = [], []
     for name in cfg.datasets:
-        t, c = retrieval_table(load_bundle(name, cfg.profile, seed=cfg.setup.seed), cfg.profile, cfg.setup)
+        t, c = retrieval_table(load_bundle(name, cfg.profile), cfg.profile, cfg.setup)
         tables.append(t)
         curves.append(c)
     return {RETRIEVAL: pd.concat(tables, ignore_index=True), CURVES: pd.concat(curves, ignore_index=True)}
@@ -280,7 +280,7 @@ def run(cfg: RetrievalExperiment) -> dict[str, pd.DataFrame]:
 
 def query_times(cfg: RetrievalExperiment) -> pd.DataFrame:
     """:func:`query_time_table` on the first data set at the first code length."""
-    data = load_bundle(cfg.datasets[0], cfg.profile, seed=cfg.setup.seed)
+    data = load_bundle(cfg.datasets[0], cfg.profile)
     return query_time_table(data, cfg.profile, cfg.setup, bits=cfg.setup.bits[0])
 
 

@@ -14,7 +14,7 @@ from typing import Callable
 import pandas as pd
 
 from ..results import atomic_write, read_table
-from ..verdicts import Tables, pct
+from ..verdicts import CLAIM_COLUMNS, Tables, pct
 from . import ablations, classification, compression, decoding_cost, ood, retrieval, taxonomy
 
 __all__ = ["CLAIMS_TABLE", "QUESTIONS_TABLE", "FAMILIES", "QUESTIONS", "CLAIM_COLUMNS", "QUESTION_COLUMNS", "table_reader", "scoreboard",
@@ -22,7 +22,6 @@ __all__ = ["CLAIMS_TABLE", "QUESTIONS_TABLE", "FAMILIES", "QUESTIONS", "CLAIM_CO
 
 FAMILIES = (classification, ablations, retrieval, ood, taxonomy, compression, decoding_cost)  # scoreboard order
 CLAIMS_TABLE, QUESTIONS_TABLE = "claims", "open_questions"  # tables (results/tables/<name>.csv)
-CLAIM_COLUMNS = ["claim", "paper", "dataset", "ours", "verdict"]
 QUESTION_COLUMNS = ["question", "dataset", "answer"]
 
 
@@ -96,7 +95,7 @@ def scoreboard(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             questions += ask(t)
         except (FileNotFoundError, KeyError, IndexError) as e:
             questions.append({"question": name, "dataset": "", "answer": f"not run ({type(e).__name__})"})
-    return pd.DataFrame(claims)[CLAIM_COLUMNS], pd.DataFrame(questions)[QUESTION_COLUMNS]
+    return pd.DataFrame(claims).reindex(columns=CLAIM_COLUMNS), pd.DataFrame(questions)[QUESTION_COLUMNS]
 
 
 START, END = "<!-- scoreboard:start -->", "<!-- scoreboard:end -->"

@@ -51,7 +51,7 @@ def run_taxonomy(name: str, profile: Profile, seed: int = 0, bits: int | None = 
     class codes against the data set's groups, beside SVD codes (from the baseline's
     classifier weights) and CCA codes (from its features of at most ``cca_samples`` training
     images, drawn with ``seed``); then describe the phase-2 instance codes of the test split."""
-    data = load_bundle(name, profile, seed=seed)
+    data = load_bundle(name, profile)
     groups = data.class_to_group()
     if groups is None:
         raise ValueError(f"{name} has no known class groups to compare the code tree with")
