@@ -65,3 +65,16 @@ def test_bad_table_and_negative_time(tmp_path):
         runtimes.write_run_times(tmp_path)
     with pytest.raises(ValueError):
         runtimes.record("a", "b", -1.0, cached=False)
+
+
+def test_run_stage_records_a_trained_then_a_cached_stage(tmp_path, toy_bundle):
+    from llcpkg.models import ModelConfig, build_model
+    from llcpkg.train import TrainConfig, run_stage
+
+    cfg, model_cfg = TrainConfig(epochs=1, batch_size=32), ModelConfig("smallcnn", 4, "linear")
+    for _ in range(2):  # the second call loads the checkpoint the first wrote
+        model = build_model(model_cfg, toy_bundle.image_shape[0], toy_bundle.num_classes)
+        run_stage("toystage", "key", model, toy_bundle.train, "ce", cfg, tmp_path)
+    rec = runtimes.records()
+    assert rec["stage"].tolist() == ["toystage", "toystage"] and rec["cached"].tolist() == [False, True]
+    assert (rec["seconds"] >= 0).all()
