@@ -14,14 +14,16 @@ from typing import Callable
 import pandas as pd
 
 from ..results import atomic_write, read_table
-from ..verdicts import CLAIM_COLUMNS, Tables, pct
+from ..seeds import SEED
+from ..verdicts import CLAIM_COLUMNS, KINDS, Tables, Verdict, pct
 from . import ablations, classification, compression, decoding_cost, ood, retrieval, taxonomy
 
-__all__ = ["CLAIMS_TABLE", "QUESTIONS_TABLE", "FAMILIES", "QUESTIONS", "CLAIM_COLUMNS", "QUESTION_COLUMNS", "table_reader", "scoreboard",
+__all__ = ["CLAIMS_TABLE", "QUESTIONS_TABLE", "SEED_COVERAGE", "FAMILIES", "QUESTIONS", "CLAIM_COLUMNS", "QUESTION_COLUMNS", "table_reader", "scoreboard",
+           "seed_coverage", "describe_seed_coverage", "tally",
            "update_readme", "START", "END"]
 
 FAMILIES = (classification, ablations, retrieval, ood, taxonomy, compression, decoding_cost)  # scoreboard order
-CLAIMS_TABLE, QUESTIONS_TABLE = "claims", "open_questions"  # tables (results/tables/<name>.csv)
+CLAIMS_TABLE, QUESTIONS_TABLE, SEED_COVERAGE = "claims", "open_questions", "seed_coverage"  # tables (results/tables/<name>.csv)
 QUESTION_COLUMNS = ["question", "dataset", "answer"]
 
 
@@ -98,17 +100,48 @@ def scoreboard(results_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(claims).reindex(columns=CLAIM_COLUMNS), pd.DataFrame(questions)[QUESTION_COLUMNS]
 
 
+def seed_coverage(results_dir: str | Path) -> pd.DataFrame:
+    """Which seeds each per-seed table under ``results_dir/tables`` rests on: one row per table with
+    a ``seed`` column (columns ``table``, ``seeds`` as text ``"0 1 2"``, ``rows``), so a stale
+    one-seed table left beside three-seed ones is visible."""
+    rows = []
+    for path in sorted((Path(results_dir) / "tables").glob("*.csv")):
+        df = read_table(path.stem, results_dir)
+        if SEED in df.columns:
+            rows.append({"table": path.stem, "seeds": " ".join(str(int(x)) for x in sorted(df[SEED].unique())),
+                         "rows": len(df)})
+    return pd.DataFrame(rows, columns=["table", "seeds", "rows"])
+
+
+def describe_seed_coverage(coverage: pd.DataFrame, expected: tuple[int, ...]) -> str:
+    """Whether every per-seed table holds exactly the ``expected`` seeds, naming those that do not."""
+    want = " ".join(map(str, sorted(expected)))
+    off = coverage[coverage["seeds"] != want]
+    if not len(coverage):
+        return "no per-seed tables yet"
+    if not len(off):
+        return f"all {len(coverage)} per-seed tables hold seeds {want}"
+    return (f"{len(off)} of {len(coverage)} per-seed tables do not hold seeds {want}: "
+            + "; ".join(f"{r.table} ({r.seeds})" for r in off.itertuples()))
+
+
+def tally(claims: pd.DataFrame) -> pd.DataFrame:
+    """Rows per bare verdict (``holds (1 seed)`` counts as ``holds``), in the order of :data:`llcpkg.verdicts.KINDS`."""
+    kinds = claims["verdict"].map(lambda v: Verdict(v, "").kind)
+    return kinds.value_counts().reindex(KINDS).dropna().astype(int).rename_axis("verdict").to_frame("rows")
+
+
 START, END = "<!-- scoreboard:start -->", "<!-- scoreboard:end -->"
 
 
 def update_readme(readme: str | Path, claims: pd.DataFrame) -> bool:
     """Replace the block between the scoreboard markers in ``readme`` with ``claims`` as a
-    Markdown table (verdict, claim, data set, ours); False if the markers are missing."""
+    Markdown table (verdict, claim, data set, ours, interval, seeds); False if the markers are missing."""
     path = Path(readme)
     text = path.read_text()
     if START not in text or END not in text:
         return False
-    table = claims[["verdict", "claim", "dataset", "ours"]].to_markdown(index=False)
+    table = claims[["verdict", "claim", "dataset", "ours", "interval", "seeds"]].to_markdown(index=False)
     new = text[: text.index(START) + len(START)] + "\n" + table + "\n" + text[text.index(END):]
     atomic_write(path, lambda p: p.write_text(new))
     return True

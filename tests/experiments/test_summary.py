@@ -50,10 +50,12 @@ def test_more_hashes_needs_an_actual_decrease(tmp_path):
 def test_update_readme_replaces_only_the_marked_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("top\n<!-- scoreboard:start -->\nSTALE-TABLE\n<!-- scoreboard:end -->\nbottom\n")
-    claims = pd.DataFrame([{"verdict": HOLDS, "claim": "c", "dataset": "d", "ours": "o", "paper": "p"}])
+    claims = pd.DataFrame([{"verdict": HOLDS, "claim": "c", "dataset": "d", "ours": "o", "paper": "p", "interval": "0.9 [0.8, 1.0]",
+                           "seeds": 3, "rule": "r"}])
     assert update_readme(readme, claims)
     text = readme.read_text()
     assert text.startswith("top\n") and text.endswith("bottom\n") and "STALE-TABLE" not in text and "| holds" in text
+    assert "0.9 [0.8, 1.0]" in text
     (tmp_path / "other.md").write_text("no markers")
     assert not update_readme(tmp_path / "other.md", claims)
 
@@ -79,3 +81,18 @@ def test_a_family_reports_only_its_own_claims(tmp_path):
     # gap 2 points ≤ 2.4; ED ≤ MHD (cost not measured: not counted); MHD 0.88 < MIPS − 0.5 points but > phase-1 MHD
     assert [r["verdict"] for r in claims] == [HOLDS, HOLDS, PARTLY]
     assert all(r["verdict"] == NOT_RUN for r in compression.verdicts(t))
+
+
+def test_seed_coverage_names_the_tables_that_lack_a_seed(tmp_path):
+    from llcpkg.experiments.summary import describe_seed_coverage, seed_coverage, tally
+    from llcpkg.results import write_table
+
+    write_table(pd.DataFrame({"seed": [0, 1, 2], "acc": [0.1, 0.2, 0.3]}), "a", tmp_path)
+    write_table(pd.DataFrame({"seed": [0], "acc": [0.1]}), "b", tmp_path)
+    write_table(pd.DataFrame({"acc": [0.1]}), "c", tmp_path)  # no seed column: not a per-seed table
+    cov = seed_coverage(tmp_path)
+    assert cov.values.tolist() == [["a", "0 1 2", 3], ["b", "0", 1]]
+    assert describe_seed_coverage(cov, (0, 1, 2)) == "1 of 2 per-seed tables do not hold seeds 0 1 2: b (0)"
+    assert describe_seed_coverage(cov.iloc[:1], (2, 1, 0)) == "all 1 per-seed tables hold seeds 0 1 2"
+    t = tally(pd.DataFrame({"verdict": ["holds (1 seed)", "holds", "inconclusive (baseline under-trained: 1% < 2%)"]}))
+    assert t["rows"].to_dict() == {"holds": 2, "inconclusive": 1}
