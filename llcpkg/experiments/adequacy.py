@@ -211,7 +211,7 @@ def plot_trend(summary: pd.DataFrame, profile_name: str):
     name = summary["dataset"].iloc[0]
     summary_lines(summary, LENGTH, [GAP_MIPS, GAP_MHD, GAP_ED], "gap to the baseline (points)",
                   f"{name}: gap vs training length ({profile_name})", ax=left, xlabel="epochs × (every stage)")
-    summary_lines(summary, LENGTH, [BASELINE_TRAIN, BASELINE], "accuracy", f"{name}: the baseline",
+    summary_lines(summary, LENGTH, [BASELINE_TRAIN, BASELINE], "accuracy", f"{name}: the baseline, train and test accuracy",
                   ax=right, xlabel="epochs × (every stage)")
     return fig
 
