@@ -170,3 +170,22 @@ def test_summary_lines_draws_the_interval_as_error_bars():
     line = ax.get_lines()[0]
     assert line.get_xdata().tolist() == [1, 2] and line.get_ydata().tolist() == pytest.approx([0.6, 0.8])
     assert ax.get_title() == "t" and ax.get_legend().get_texts()[0].get_text() == "acc"
+
+
+# ----------------------------------------------------------------------------- feature_dim
+def test_feature_dim_sets_the_small_cnns_d_and_leaves_old_cache_keys_alone(toy_profile):
+    from llcpkg.cache import stage_key
+    from llcpkg.models import ModelConfig, build_model
+
+    cfg = toy_profile.model_config("llc", 4)
+    assert cfg == ModelConfig("smallcnn", 8, "llc", 4, toy_profile.logit_scale)  # feature_dim None by default
+    wide = replace(toy_profile, feature_dim=40).model_config("llc", 4)
+    model = build_model(wide, 1, 4)
+    assert model.backbone.out_dim == 40 and model.head.projector.weight.shape == (4, 40)
+    assert model.features(torch.randn(2, 1, 8, 8)).shape == (2, 40)
+    assert build_model(cfg, 1, 4).backbone.out_dim == 32  # 4 · width
+    old = stage_key(model={"backbone": "smallcnn", "width": 8, "head": "llc", "bits": 4,
+                           "logit_scale": toy_profile.logit_scale})
+    assert stage_key(model=cfg) == old and stage_key(model=wide) != old
+    with pytest.raises(ValueError):
+        ModelConfig(feature_dim=0)

@@ -14,9 +14,10 @@ Two studies, both on the cheapest data set where the classification claims fail 
 - **What closes the gap** (:func:`factors_table`, one seed): on a validation split carved from
   the training set (:func:`llcpkg.data.class_holdout`: a fixed share of every class's training
   images, fixed split seed; the test split is never read), each factor against the reference
-  pipeline, one at a time: light augmentation (random shifts), a width with d ≥ L, phase 1 from
-  scratch instead of the warm start, phase 2 longer at each candidate learning rate (the best on
-  validation is marked ``chosen``). The goal (issue #17): MIPS within :data:`MIPS_GOAL` points of
+  pipeline, one at a time: light augmentation (random shifts), a feature dimension d ≥ L (a
+  wider last layer at the profile's width, or the whole net at a width with 4·width ≥ L), phase 1
+  from scratch instead of the warm start, phase 2 longer at each candidate learning rate (the best
+  on validation is marked ``chosen``). The goal (issue #17): MIPS within :data:`MIPS_GOAL` points of
   the baseline, MHD within :data:`MHD_GOAL`.
 
 The one claim (:data:`CLAIMS`) is a check of our setup, not of the paper: "the Omniglot gap is
@@ -44,7 +45,8 @@ __all__ = ["AdequacyExperiment", "llc_row", "trend_table", "trend_summary", "fac
            "CLAIMS", "TREND", "TREND_SUMMARY", "FACTORS", "LENGTH", "FACTOR", "PHASE2_LR", "CHOSEN", "BASELINE",
            "BASELINE_TRAIN", "MIPS", "MIPS_TRAIN", "MHD", "MHD_TRAIN", "ED", "ED_TRAIN", "UNASSIGNED", "GAP_MIPS",
            "GAP_MHD", "GAP_ED", "GAPS", "TREND_VALUES", "MIPS_GOAL", "MHD_GOAL", "LENGTH_TOLERANCE", "FACTOR_NAMES",
-           "REFERENCE", "AUGMENTATION", "WIDTH", "SCRATCH", "PHASE2_LONGER", "wide_width"]
+           "REFERENCE", "AUGMENTATION", "FEATURES", "WIDTH", "SCRATCH", "PHASE2_LONGER", "wide_width",
+           "wide_features"]
 
 MIPS_GOAL = 5.0  # issue #17's goal: phase-1 MIPS within this many points of the baseline
 MHD_GOAL = 10.0  # and phase-2 MHD within this many
@@ -68,15 +70,21 @@ GAPS = {MIPS: GAP_MIPS, MHD: GAP_MHD, ED: GAP_ED}
 TREND_VALUES = [BASELINE_TRAIN, BASELINE, MIPS_TRAIN, MIPS, MHD_TRAIN, MHD, ED_TRAIN, ED, UNASSIGNED,
                 GAP_MIPS, GAP_MHD, GAP_ED]  # the summarised columns of the trend
 # the factors of the validation study (rows of adequacy_factors)
-REFERENCE, AUGMENTATION, WIDTH, SCRATCH, PHASE2_LONGER = (
-    "reference", "augmentation", "width", "phase 1 from scratch", "phase 2 longer")
-FACTOR_NAMES = (AUGMENTATION, WIDTH, SCRATCH, PHASE2_LONGER)
+REFERENCE, AUGMENTATION, FEATURES, WIDTH, SCRATCH, PHASE2_LONGER = (
+    "reference", "augmentation", "features", "width", "phase 1 from scratch", "phase 2 longer")
+FACTOR_NAMES = (AUGMENTATION, FEATURES, WIDTH, SCRATCH, PHASE2_LONGER)
 
 
 def wide_width(num_classes: int) -> int:
     """The smallest width (a multiple of 8) whose small-CNN feature dimension d = 4·width is at
     least L = ``num_classes``: 64 (d = 256) for Omniglot's 242 classes."""
     return 8 * math.ceil(num_classes / 32)
+
+
+def wide_features(num_classes: int) -> int:
+    """The smallest multiple of 32 that is at least L = ``num_classes``: the feature dimension d of
+    the :data:`FEATURES` factor (256 for Omniglot's 242 classes)."""
+    return 32 * math.ceil(num_classes / 32)
 
 
 @dataclass(frozen=True)
@@ -88,11 +96,12 @@ class AdequacyExperiment:
     dataset: str = "omniglot"  # the cheapest set where the classification claims fail
     bits: int | None = None  # None: the paper's ratio 2·ceil(log2 L) (16 for Omniglot), notebook 01's headline k
     lengths: tuple[int, ...] = (1, 2)  # epoch factors of the trend (every stage scaled; 1 = notebook 01's stages)
-    factors: tuple[str, ...] = (AUGMENTATION, SCRATCH, PHASE2_LONGER)  # of FACTOR_NAMES (WIDTH: ≈16× a step)
+    factors: tuple[str, ...] = (AUGMENTATION, FEATURES, SCRATCH, PHASE2_LONGER)  # of FACTOR_NAMES (WIDTH: ≈16× a step)
     factor_seed: int = 0  # the one seed of the factor study
     val_share: float = 0.2  # share of every class's training images held out as validation (3 of Omniglot's 15)
     max_shift: int = 2  # augmentation: random shifts of up to this many pixels
-    width: int | None = None  # the WIDTH factor's width; None: wide_width(L) (d ≥ L)
+    width: int | None = None  # the WIDTH factor's width; None: wide_width(L) (d = 4·width ≥ L)
+    feature_dim: int | None = None  # the FEATURES factor's d (last layer only); None: wide_features(L)
     phase2_factor: int = 4  # PHASE2_LONGER: phase 2's epochs × this
     phase2_lrs: tuple[float, ...] = (0.01, 0.1)  # PHASE2_LONGER's candidate peak lrs (the official 0.01, ours 0.1)
 
@@ -168,6 +177,11 @@ def _factor_runs(cfg: AdequacyExperiment, val: DataBundle) -> list[tuple[dict, D
         aug = with_shifts(val, cfg.max_shift)
         out.append(({FACTOR: AUGMENTATION, "setting": f"random shifts of up to ±{cfg.max_shift} px in every stage"},
                     aug, run_llc(aug, P, bits, seed, configs=cfgs)))
+    if FEATURES in cfg.factors:
+        d = cfg.feature_dim or wide_features(val.num_classes)
+        out.append(({FACTOR: FEATURES, "setting": f"last layer {d} channels at width {P.width} (d = {d}, "
+                                                  f"L = {val.num_classes})"},
+                    val, run_llc(val, replace(P, feature_dim=d), bits, seed, configs=cfgs)))
     if WIDTH in cfg.factors:
         w = cfg.width or wide_width(val.num_classes)
         out.append(({FACTOR: WIDTH, "setting": f"width {w} (d = {4 * w}, L = {val.num_classes})"},

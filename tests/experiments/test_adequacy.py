@@ -87,9 +87,10 @@ def test_describe_factors_says_when_nothing_narrows_a_gap():
         A.describe_factors(table[table[A.FACTOR] != A.REFERENCE])
 
 
-def test_wide_width_gives_d_at_least_L():
+def test_wide_width_and_features_give_d_at_least_L():
     assert [A.wide_width(L) for L in (242, 10, 33, 32)] == [64, 8, 16, 8]
-    assert all(4 * A.wide_width(L) >= L for L in range(1, 600))
+    assert [A.wide_features(L) for L in (242, 10, 33, 32)] == [256, 32, 64, 32]
+    assert all(4 * A.wide_width(L) >= L and A.wide_features(L) >= L for L in range(1, 600))
 
 
 def test_the_config_rejects_bad_lengths_and_unknown_factors(toy_profile):
@@ -115,8 +116,9 @@ def test_run_adequacy_end_to_end_on_toy(quick_llc, monkeypatch):
     assert trend[A.LENGTH].tolist() == [1, 2] and trend["phase2 epochs"].tolist() == [1, 2]
     assert trend[A.GAP_MHD].tolist() == pytest.approx((100 * (trend[A.BASELINE] - trend[A.MHD])).tolist())
     assert trend[[A.BASELINE_TRAIN, A.ED_TRAIN, A.UNASSIGNED]].apply(lambda c: c.between(0, 1).all()).all()
-    assert factors[A.FACTOR].tolist() == [A.REFERENCE, A.AUGMENTATION, A.WIDTH, A.SCRATCH, A.PHASE2_LONGER,
-                                          A.PHASE2_LONGER]
+    assert factors[A.FACTOR].tolist() == [A.REFERENCE, A.AUGMENTATION, A.FEATURES, A.WIDTH, A.SCRATCH,
+                                          A.PHASE2_LONGER, A.PHASE2_LONGER]
+    assert "d = 32" in factors.loc[factors[A.FACTOR] == A.FEATURES, "setting"].iloc[0]  # wide_features(4) at width 8
     assert factors.loc[factors[A.FACTOR] == A.PHASE2_LONGER, A.PHASE2_LR].tolist() == [0.01, 0.1]
     assert factors[A.CHOSEN].sum() >= 1 and not factors.loc[factors[A.FACTOR] != A.PHASE2_LONGER, A.CHOSEN].any()
     assert len(factors.columns) == len(set(factors.columns))
