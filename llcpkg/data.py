@@ -616,7 +616,10 @@ def shift_batch(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> 
     h, w = x.shape[-2:]
     padded = torch.nn.functional.pad(x, (s, s, s, s), mode="replicate")  # (B, C, H + 2s, W + 2s)
     offsets = torch.randint(0, 2 * s + 1, (len(x), 2), generator=generator)  # (B, 2): top-left corner of the crop
-    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+    rows = (offsets[:, :1] + torch.arange(h))[:, :, None]  # (B, H, 1)
+    cols = (offsets[:, 1:] + torch.arange(w))[:, None, :]  # (B, 1, W)
+    crops = padded.permute(0, 2, 3, 1)[torch.arange(len(x))[:, None, None], rows, cols]  # (B, H, W, C)
+    return crops.permute(0, 3, 1, 2).contiguous()
 
 
 class ShiftedTensorDataset(TensorDataset):
