@@ -230,9 +230,10 @@ def plot_trend(summary: pd.DataFrame, profile_name: str):
     return fig
 
 
-def describe_trend(summary: pd.DataFrame) -> str:
+def describe_trend(summary: pd.DataFrame, trend: pd.DataFrame | None = None) -> str:
     """The trend in words: at each epoch factor the baseline's train/test accuracy and every gap with
-    its 95% interval over seeds."""
+    its 95% interval over seeds; with the per-seed ``trend``, also each gap's paired change from the
+    shortest to the longest run against the claim's tolerance (:data:`LENGTH_TOLERANCE`)."""
     require_columns(summary, [LENGTH, *(f"{v} {s}" for v in TREND_VALUES for s in ("mean", "lo", "hi"))], TREND_SUMMARY)
     lines = []
     for _, r in summary.sort_values(LENGTH).iterrows():
@@ -241,6 +242,13 @@ def describe_trend(summary: pd.DataFrame) -> str:
         lines.append(f"×{r[LENGTH]:g} epochs ({int(r['seeds'])} seed(s)): baseline {100 * r[f'{BASELINE_TRAIN} mean']:.1f}% "
                      f"train / {100 * r[f'{BASELINE} mean']:.1f}% test; ED exact-match on train "
                      f"{100 * r[f'{ED_TRAIN} mean']:.1f}%; {gaps}.")
+    if trend is not None and trend[LENGTH].nunique() > 1:
+        for col, gap in GAPS.items():
+            iv, short, long_ = gap_change(trend, gap)
+            narrows = ("narrows by more than" if iv.hi < -LENGTH_TOLERANCE else
+                       "narrows by at most" if iv.lo >= -LENGTH_TOLERANCE else "may or may not narrow by more than")
+            lines.append(f"{col} gap, ×{long_} − ×{short}: {iv:.1f} points (paired over {iv.n} seed(s)): longer "
+                         f"training {narrows} {LENGTH_TOLERANCE:g} points.")
     return "\n".join(lines)
 
 
@@ -263,6 +271,9 @@ def describe_factors(factors: pd.DataFrame) -> str:
         lines.append(f"{r['setting']}: MIPS gap {r[GAP_MIPS]:.1f} ({r[GAP_MIPS] - ref[GAP_MIPS]:+.1f}), MHD gap "
                      f"{r[GAP_MHD]:.1f} ({r[GAP_MHD] - ref[GAP_MHD]:+.1f}); train MIPS {100 * r[MIPS_TRAIN]:.1f}%, "
                      f"ED exact-match {100 * r[ED_TRAIN]:.1f}%; goal met: {', '.join(met) if met else 'neither'}.")
+    if CHOSEN in factors.columns and factors[CHOSEN].any():
+        picked = factors[factors[CHOSEN]]
+        lines.append(f"validation picks {' and '.join(picked['setting'])} (best validation MHD among the longer phase 2s).")
     for gap, goal, what in ((GAP_MIPS, MIPS_GOAL, "MIPS"), (GAP_MHD, MHD_GOAL, "MHD")):
         if others.empty:
             lines.append(f"{what}: no factor was tried.")
@@ -287,7 +298,7 @@ def run(cfg: AdequacyExperiment) -> dict[str, pd.DataFrame]:
 
 def readings(tables: dict[str, pd.DataFrame], cfg: AdequacyExperiment | None = None) -> str:
     """The notebook's readings, from the tables of :func:`run`."""
-    return "\n".join([describe_trend(tables[TREND_SUMMARY]), describe_factors(tables[FACTORS])])
+    return "\n".join([describe_trend(tables[TREND_SUMMARY], tables[TREND]), describe_factors(tables[FACTORS])])
 
 
 # ----------------------------------------------------------------------------- claims

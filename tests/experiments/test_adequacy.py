@@ -129,3 +129,15 @@ def test_run_adequacy_end_to_end_on_toy(quick_llc, monkeypatch):
     monkeypatch.setattr(train, "_train_stage", lambda *a, **k: trained.append(a[0]) or real(*a, **k))
     run_llc(load_bundle("toy", P), P, 4, 0)  # notebook 01's stages at ×1: all cached by the trend
     assert trained == []
+
+
+def test_describe_trend_reads_the_change_with_the_claims_tolerance():
+    trend = _trend({1: {**SHORT, A.GAP_ED: [50.0, 52.0, 48.0]},
+                    4: {A.GAP_MIPS: [10.0, 11.5, 9.0], A.GAP_MHD: [37.5, 40.0, 35.5], A.GAP_ED: [49.0, 48.0, 46.5]}})
+    for col in A.TREND_VALUES:
+        if col not in trend:
+            trend[col] = 0.5
+    text = A.describe_trend(A.trend_summary(trend.assign(bits=16)), trend).splitlines()
+    assert text[-3].startswith(f"{A.MIPS} gap, ×4 − ×1: ") and text[-3].endswith("narrows by more than 2 points.")
+    assert text[-2].endswith("narrows by at most 2 points.")
+    assert text[-1].endswith("may or may not narrow by more than 2 points.")  # −1, −4, −1.5: straddles −2
