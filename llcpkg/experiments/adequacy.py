@@ -38,6 +38,7 @@ from ..plots import summary_lines
 from ..profiles import Profile
 from ..seeds import SEED, over_seeds, resolve_seeds, summary_name, summary_table
 from ..stats import Interval, paired_interval, require_columns
+from ..train import Trained
 from ..verdicts import INCONCLUSIVE, Rule, Tables, Verdict, at_least, claim_row, collect, combine
 
 __all__ = ["AdequacyExperiment", "llc_row", "trend_table", "trend_summary", "factors_table", "plot_trend",
@@ -121,8 +122,8 @@ class AdequacyExperiment:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _metrics(run_stage, data: DataBundle, split: str, device: str) -> dict[str, float]:
-    return classification_metrics(llc_outputs(run_stage, data, split=split, device=device))
+def _metrics(trained: Trained, data: DataBundle, split: str, device: str) -> dict[str, float]:
+    return classification_metrics(llc_outputs(trained, data, split=split, device=device))
 
 
 def llc_row(run: LLCRun, data: DataBundle, device: str = "cpu") -> dict[str, float]:
@@ -171,7 +172,8 @@ def _factor_runs(cfg: AdequacyExperiment, val: DataBundle) -> list[tuple[dict, D
     P, seed = cfg.profile, cfg.factor_seed
     bits = code_length(val.num_classes, cfg.bits)
     cfgs = stage_configs(P, len(val.train), seed)
-    out = [({FACTOR: REFERENCE, "setting": f"the profile's recipe (width {P.width}, d = {4 * P.width})"},
+    d0 = P.feature_dim or 4 * P.width
+    out = [({FACTOR: REFERENCE, "setting": f"the profile's recipe (width {P.width}, d = {d0})"},
             val, run_llc(val, P, bits, seed, configs=cfgs))]
     if AUGMENTATION in cfg.factors:
         aug = with_shifts(val, cfg.max_shift)
