@@ -47,7 +47,7 @@ __all__ = ["AdequacyExperiment", "llc_row", "trend_table", "trend_summary", "fac
            "BASELINE_TRAIN", "MIPS", "MIPS_TRAIN", "MHD", "MHD_TRAIN", "ED", "ED_TRAIN", "UNASSIGNED", "GAP_MIPS",
            "GAP_MHD", "GAP_ED", "GAPS", "TREND_VALUES", "MIPS_GOAL", "MHD_GOAL", "LENGTH_TOLERANCE", "FACTOR_NAMES",
            "REFERENCE", "AUGMENTATION", "FEATURES", "WIDTH", "SCRATCH", "PHASE2_LONGER", "wide_width",
-           "wide_features"]
+           "wide_features", "open_questions"]
 
 MIPS_GOAL = 5.0  # issue #17's goal: phase-1 MIPS within this many points of the baseline
 MHD_GOAL = 10.0  # and phase-2 MHD within this many
@@ -346,6 +346,20 @@ def claim_gap_not_length(t: Tables) -> list[dict]:
 
 
 CLAIMS: dict[str, Rule] = {"Adequacy: gap not an artefact of training length": claim_gap_not_length}
+
+
+def open_questions(t: Tables) -> list[dict]:
+    """Rows (question, dataset, answer) for notebook 99's open questions, from this notebook's
+    tables: does more compute close the gap (the trend's paired changes), and what closes it (the
+    factor study's closing lines). A missing table raises FileNotFoundError, as in notebook 99."""
+    trend, factors = t(TREND), t(FACTORS)
+    dataset = str(trend["dataset"].iloc[0])
+    change = describe_trend(trend_summary(trend), trend).splitlines()[trend[LENGTH].nunique():]
+    closing = [line for line in describe_factors(factors).splitlines() if line.startswith(("MIPS (", "MHD ("))]
+    return [{"question": "Does more compute close the gap to the baseline?", "dataset": dataset,
+             "answer": " ".join(change) or f"only ×{trend[LENGTH].iloc[0]:g} was run"},
+            {"question": "What closes the gap (one factor at a time, validation split)?", "dataset": dataset,
+             "answer": " ".join(closing)}]
 
 
 def verdicts(tables: Tables) -> list[dict]:

@@ -141,3 +141,15 @@ def test_describe_trend_reads_the_change_with_the_claims_tolerance():
     assert text[-3].startswith(f"{A.MIPS} gap, ×4 − ×1: ") and text[-3].endswith("narrows by more than 2 points.")
     assert text[-2].endswith("narrows by at most 2 points.")
     assert text[-1].endswith("may or may not narrow by more than 2 points.")  # −1, −4, −1.5: straddles −2
+
+
+def test_open_questions_answer_from_both_tables():
+    trend = _trend({1: {**SHORT, A.GAP_ED: [50.0, 52.0, 48.0]}, 2: {**SHORT, A.GAP_ED: [50.0, 52.0, 48.0]}})
+    for col in A.TREND_VALUES:
+        if col not in trend:
+            trend[col] = 0.5
+    factors = pd.DataFrame([_factor_row(A.REFERENCE, 20.0, 38.0), _factor_row(A.AUGMENTATION, 4.0, 25.0)])
+    rows = A.open_questions({A.TREND: trend.assign(bits=16), A.FACTORS: factors}.__getitem__)
+    assert [r["dataset"] for r in rows] == ["omniglot", "omniglot"]
+    assert rows[0]["answer"].count("narrows by at most 2 points") == 3  # the gaps do not move at all
+    assert rows[1]["answer"].startswith("MIPS (goal within 5 points)") and "MHD (goal within 10" in rows[1]["answer"]
