@@ -37,7 +37,8 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 from .cache import file_sha256
 
 __all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "subset", "split_classes", "take",
-           "fingerprint", "toy_bundle", "validate_bundle", "check_labels"]
+           "fingerprint", "toy_bundle", "validate_bundle", "check_labels", "shift_batch", "ShiftedTensorDataset",
+           "with_shifts", "class_holdout"]
 
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_CACHE = Path(os.environ.get("LLC_DATA_CACHE", Path.home() / ".cache" / "llcpkg"))
@@ -600,6 +601,73 @@ def split_classes(bundle: DataBundle, held_out: list[int]) -> tuple[DataBundle, 
     ind = DataBundle(f"{bundle.name}-in", restrict(bundle.train, keep, True), restrict(bundle.test, keep, True),
                      [bundle.class_names[c] for c in keep], groups, bundle.image_shape)
     return ind, restrict(bundle.test, held, False)
+
+
+# ----------------------------------------------------------------------------- augmentation, validation
+def shift_batch(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image of ``x`` (B, C, H, W) moved by its own random (dy, dx), each uniform in
+    [−max_shift, max_shift] and drawn from ``generator``; the pixels that enter are copies of the
+    nearest edge pixel (replicate padding, so a blank background stays blank). Returns (B, C, H, W)."""
+    if max_shift < 0:
+        raise ValueError(f"max_shift must be >= 0, got {max_shift}")
+    if max_shift == 0 or len(x) == 0:
+        return x
+    s = max_shift
+    h, w = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (s, s, s, s), mode="replicate")  # (B, C, H + 2s, W + 2s)
+    offsets = torch.randint(0, 2 * s + 1, (len(x), 2), generator=generator)  # (B, 2): top-left corner of the crop
+    rows = (offsets[:, :1] + torch.arange(h))[:, :, None]  # (B, H, 1)
+    cols = (offsets[:, 1:] + torch.arange(w))[:, None, :]  # (B, 1, W)
+    crops = padded.permute(0, 2, 3, 1)[torch.arange(len(x))[:, None, None], rows, cols]  # (B, H, W, C)
+    return crops.permute(0, 3, 1, 2).contiguous()
+
+
+class ShiftedTensorDataset(TensorDataset):
+    """An in-memory training split whose training batches are randomly shifted by up to
+    ``max_shift`` pixels (:func:`shift_batch`). The examples themselves are unchanged: indexing
+    and evaluation see the original images; :func:`llcpkg.train.fit` applies ``batch_augment``
+    to every training batch with a generator seeded by (seed, epoch)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, max_shift: int):
+        super().__init__(images, labels)
+        if max_shift < 1:
+            raise ValueError(f"max_shift must be >= 1 (0 is no augmentation: use the plain split), got {max_shift}")
+        self.max_shift = int(max_shift)
+
+    def batch_augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A training batch (B, C, H, W) with every image shifted (:func:`shift_batch`)."""
+        return shift_batch(x, self.max_shift, generator)
+
+
+def with_shifts(bundle: DataBundle, max_shift: int = 2) -> DataBundle:
+    """``bundle`` whose (in-memory) training split is augmented with random shifts of up to
+    ``max_shift`` pixels (:class:`ShiftedTensorDataset`); the test split is untouched. The name
+    gains ``-shift{max_shift}`` so cache keys tell the augmented run apart."""
+    if not isinstance(bundle.train, TensorDataset):
+        raise TypeError(f"with_shifts needs an in-memory training split; {bundle.name}'s is {type(bundle.train).__name__}")
+    x, y = bundle.train.tensors[:2]
+    return replace(bundle, name=f"{bundle.name}-shift{max_shift}", train=ShiftedTensorDataset(x, y, max_shift))
+
+
+def class_holdout(bundle: DataBundle, share: float, seed: int = 0) -> DataBundle:
+    """A validation bundle carved from ``bundle``'s training split: in every class, ``round(share · n_c)``
+    of its n_c training images (at most n_c − 1, so each class keeps one) drawn with ``seed`` become
+    the evaluation split; the rest is the training split. The test split is never used. E.g. Omniglot's
+    15 training drawers per character with ``share = 0.2``: 3 held out, 12 kept, for every class."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must lie in (0, 1), got {share}")
+    labels = _labels_of(bundle.train)
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in range(bundle.num_classes):
+        idx = np.flatnonzero(labels == c)
+        n = min(len(idx) - 1, int(round(share * len(idx))))
+        if n > 0:
+            held.append(rng.permutation(idx)[:n])
+    val = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    keep = np.setdiff1d(np.arange(len(labels)), val)
+    return DataBundle(f"{bundle.name}-val{share:g}", take(bundle.train, keep), take(bundle.train, val),
+                      bundle.class_names, bundle.groups, bundle.image_shape)
 
 
 # ----------------------------------------------------------------------------- synthetic

@@ -18,7 +18,8 @@ from .models import check_code_length
 from .profiles import Profile, stage_epochs
 from .train import BackboneHook, TrainConfig, Trained, train_baseline, train_phase1, train_phase2
 
-__all__ = ["SPLIT_SEED", "load_bundle", "stage_configs", "LLCRun", "run_llc", "with_phase2_lr"]
+__all__ = ["SPLIT_SEED", "load_bundle", "stage_configs", "LLCRun", "run_llc", "with_phase2_lr", "scaled_configs",
+           "STAGES"]
 
 
 SPLIT_SEED = 0  # the one seed of the data subsets: a run's seed never changes the data split (#16)
@@ -52,6 +53,22 @@ def stage_configs(profile: Profile, n_train: int, seed: int = 0) -> dict[str, Tr
 def with_phase2_lr(configs: dict[str, TrainConfig], lr: float) -> dict[str, TrainConfig]:
     """``configs`` with phase 2's peak learning rate replaced by ``lr`` (e.g. one chosen on validation)."""
     return {**configs, "phase2": replace(configs["phase2"], lr=lr)}
+
+
+STAGES = ("baseline", "phase1", "phase2")  # the stages of run_llc, in order
+
+
+def scaled_configs(configs: dict[str, TrainConfig], factor: int,
+                   stages: tuple[str, ...] = STAGES) -> dict[str, TrainConfig]:
+    """``configs`` with the epochs of ``stages`` (default: all three) multiplied by ``factor``
+    (an int ≥ 1); the cosine schedule stretches with them. ``factor = 1`` returns configs equal
+    to ``configs``, so their stages share its cache keys (e.g. notebook 01's)."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"factor must be an int >= 1, got {factor!r}")
+    unknown = set(stages) - set(configs)
+    if unknown:
+        raise KeyError(f"scaled_configs: no stage(s) {sorted(unknown)} in {sorted(configs)}")
+    return {name: replace(c, epochs=c.epochs * factor) if name in stages else c for name, c in configs.items()}
 
 
 @dataclass

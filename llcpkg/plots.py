@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-__all__ = ["grouped_bars"]
+__all__ = ["grouped_bars", "summary_lines"]
 
 
 def grouped_bars(df: pd.DataFrame, group: str, columns: list[str], ylabel: str, title: str,
@@ -31,3 +31,24 @@ def grouped_bars(df: pd.DataFrame, group: str, columns: list[str], ylabel: str, 
     ax.legend(fontsize=8, loc="lower left", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def summary_lines(summary: pd.DataFrame, x: str, columns: list[str], ylabel: str, title: str, ax=None,
+                  xlabel: str | None = None):
+    """One line per column of a seed summary (:func:`llcpkg.seeds.summary_table`) against ``x``:
+    markers at ``"<col> mean"`` with error bars from ``"<col> lo"`` to ``"<col> hi"`` (the 95%
+    interval). Draws on ``ax`` if given; returns the Figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    df = summary.sort_values(x)
+    for col in columns:
+        mean = df[f"{col} mean"].to_numpy(float)
+        yerr = np.vstack([mean - df[f"{col} lo"].to_numpy(float), df[f"{col} hi"].to_numpy(float) - mean])
+        ax.errorbar(df[x], mean, yerr=yerr, marker="o", capsize=3, label=col)
+    ax.set_xticks(df[x].unique())
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure

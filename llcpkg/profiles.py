@@ -51,10 +51,11 @@ class Profile:
     epoch_reference: int = 60_000  # training-set size at which a stage gets its profile's epochs (scaled_epochs)
     epoch_cap: int = 12  # smaller sets get proportionally more epochs, at most this many times as many
     seeds: tuple[int, ...] = (0,)  # the seeds every verdict is made over (llcpkg.seeds.resolve_seeds; $LLC_SEEDS overrides)
+    feature_dim: int | None = None  # the small CNN's feature dimension d (None: 4 · width; ModelConfig.feature_dim)
 
     def model_config(self, head: str = "linear", bits: int = 0) -> ModelConfig:
         """The network of this profile (backbone, width, logit scale) with ``head`` and ``bits``."""
-        return ModelConfig(self.backbone, self.width, head, bits, self.logit_scale)
+        return ModelConfig(self.backbone, self.width, head, bits, self.logit_scale, self.feature_dim)
 
     def scaled_lr(self, lr: float) -> float:
         """``lr`` for this profile's batch size: lr × batch_size / lr_batch (linear scaling rule)."""
@@ -64,6 +65,7 @@ class Profile:
         checks.require_str(self, "name")
         checks.require_int(self, "train_subset", minimum=1, optional=True)
         checks.require_int(self, "test_subset", minimum=1, optional=True)
+        checks.require_int(self, "feature_dim", minimum=1, optional=True)
         for field in ("baseline_epochs", "phase1_epochs", "phase2_epochs", "retrieval_epochs", "batch_size", "width",
                       "epoch_reference", "epoch_cap"):
             checks.require_int(self, field, minimum=1)

@@ -7,15 +7,22 @@ and a tolerance; :func:`gate` turns a verdict whose baseline falls short of ``va
 into ``inconclusive (baseline under-trained: X% < Y%)`` through
 :func:`llcpkg.verdicts.adequacy_gate`. A reference is a property of the architecture and data,
 never of our result: it is not tuned to make a gate pass.
+
+Where no public number fits our architecture and data, the reference is a longer run of ours
+(:class:`LongerRun`): its value is not typed but read, when a claim is decided, from the table
+that run wrote (e.g. notebook 08's ×4-epoch baseline on Omniglot). A claim passes its ``tables``
+reader to :func:`gate`; while that table is missing the verdict is left ungated and its rule says so.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .stats import Interval
-from .verdicts import Verdict, adequacy_gate
+import pandas as pd
 
-__all__ = ["Reference", "REFERENCES", "reference", "gate"]
+from .stats import Interval, require_columns
+from .verdicts import Tables, Verdict, adequacy_gate
+
+__all__ = ["Reference", "LongerRun", "REFERENCES", "reference", "gate"]
 
 
 @dataclass(frozen=True)
@@ -34,25 +41,73 @@ class Reference:
         return self.value - self.tolerance
 
 
-REFERENCES: dict[str, Reference] = {
+@dataclass(frozen=True)
+class LongerRun:
+    """A reference from a longer run of ours: the mean over seeds of ``column`` in the rows of
+    ``table`` whose ``length`` column is largest (the longest training run in it), optionally
+    restricted to the rows matching ``where`` (column → value). :meth:`resolve` reads it."""
+
+    what: str
+    table: str  # results/tables/<table>.csv
+    column: str  # the accuracy (share) read
+    length: str  # the column giving each run's training length; its maximum is the longer run
+    source: str
+    where: tuple[tuple[str, object], ...] = ()
+    tolerance: float = 0.02
+
+    def resolve(self, tables: Tables) -> Reference:
+        """The :class:`Reference` this run gives, read through ``tables`` (name → DataFrame; a
+        missing table raises FileNotFoundError, a missing column KeyError, no matching row LookupError)."""
+        df: pd.DataFrame = tables(self.table)
+        require_columns(df, [self.column, self.length, *(c for c, _ in self.where)], self.table)
+        for col, value in self.where:
+            df = df[df[col] == value]
+        if df.empty:
+            raise LookupError(f"table {self.table!r} has no rows with {dict(self.where)}")
+        longest = df[self.length].max()
+        rows = df[df[self.length] == longest]
+        return Reference(self.what, float(rows[self.column].mean()),
+                         f"{self.source}: {self.column!r} at {self.length} = {longest:g}, mean of {len(rows)} "
+                         f"run(s), results/tables/{self.table}.csv", self.tolerance)
+
+
+REFERENCES: dict[str, Reference | LongerRun] = {
     "smallcnn/fashion_mnist": Reference(
         "a small conv net on Fashion-MNIST (test accuracy)", 0.918,
         "../shared/README.md §1, the quick CPU calibration: a 5-conv CNN of width 32, 3 epochs, 91.8%",
         tolerance=0.02),
+    "smallcnn/omniglot": LongerRun(
+        "the profile's small conv net on the Omniglot subset (test accuracy)", "adequacy_trend", "baseline",
+        "epochs factor", "our longer run (notebook 08, every stage's epochs × the largest factor)",
+        tolerance=0.02),
 }
 
 
-def reference(key: str) -> Reference:
-    """The reference named ``key`` (e.g. ``"smallcnn/fashion_mnist"``); unknown keys are an error."""
+def reference(key: str, tables: Tables | None = None) -> Reference:
+    """The reference named ``key`` (e.g. ``"smallcnn/fashion_mnist"``); unknown keys are an error.
+    A :class:`LongerRun` entry is read through ``tables`` (required for it)."""
     if key not in REFERENCES:
         raise KeyError(f"no adequacy reference {key!r}; known: {sorted(REFERENCES)}")
-    return REFERENCES[key]
+    ref = REFERENCES[key]
+    if isinstance(ref, LongerRun):
+        if tables is None:
+            raise ValueError(f"reference {key!r} is read from our longer run ({ref.table}): pass tables=")
+        return ref.resolve(tables)
+    return ref
 
 
-def gate(verdict: Verdict, baseline: Interval | float, key: str) -> Verdict:
+def gate(verdict: Verdict, baseline: Interval | float, key: str, tables: Tables | None = None) -> Verdict:
     """``verdict`` gated on the baseline (accuracy share, an interval over seeds) reaching the
-    threshold of reference ``key``; the rule text names the reference and its source."""
-    ref = reference(key)
+    threshold of reference ``key``; the rule text names the reference and its source. For a
+    :class:`LongerRun` reference pass ``tables``; while its table (or its row) is missing the
+    verdict is returned ungated, with the rule saying so (never forced either way)."""
+    try:
+        ref = reference(key, tables)
+    except (FileNotFoundError, LookupError) as e:
+        if isinstance(e, KeyError):
+            raise
+        return Verdict(verdict.verdict, f"{verdict.rule}; not gated: reference {key!r} not available ({e})",
+                       verdict.interval, verdict.seeds)
     b = baseline
     pct = (Interval(100 * b.mean, 100 * b.std, 100 * b.lo, 100 * b.hi, b.n, b.level, b.method)
            if isinstance(b, Interval) else 100 * float(b))

@@ -163,11 +163,23 @@ def _autocast(cfg: TrainConfig):
     return torch.autocast("cuda", dtype=dtypes[cfg.precision])
 
 
+AUGMENT_SEED = 7919  # offsets the augmentation generator's seed from the shuffling's (seed · 1000 + epoch)
+
+
 def _epoch_batches(ds: Dataset, cfg: TrainConfig, epoch: int, ctx: parallel.Parallel | None):
-    """(x, y, loss weight) of one epoch: all of ``ds`` (weight 1) or this rank's share."""
+    """(x, y, loss weight) of one epoch: all of ``ds`` (weight 1) or this rank's share. A split with
+    a ``batch_augment(x, generator)`` method (e.g. :class:`llcpkg.data.ShiftedTensorDataset`) has
+    every training batch augmented, with a generator seeded by (seed, epoch): a resumed run
+    draws the same augmentation as an uninterrupted one."""
     if ctx is not None:
-        return parallel.rank_batches(ds, cfg.batch_size, cfg.seed * 1000, epoch, ctx)
-    return ((x, y, 1.0) for x, y in iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch))
+        batches = parallel.rank_batches(ds, cfg.batch_size, cfg.seed * 1000, epoch, ctx)
+    else:
+        batches = ((x, y, 1.0) for x, y in iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch))
+    augment = getattr(ds, "batch_augment", None)
+    if augment is None:
+        return batches
+    g = torch.Generator().manual_seed(AUGMENT_SEED + cfg.seed * 1000 + epoch)
+    return ((augment(x, g), y, w) for x, y, w in batches)
 
 
 CHECK_EVERY = 64  # steps between host reads of the on-device finiteness flag (each read is a sync)
