@@ -16,13 +16,13 @@ import pandas as pd
 from ..results import atomic_write, read_table
 from ..seeds import SEED
 from ..verdicts import CLAIM_COLUMNS, KINDS, Tables, Verdict, pct
-from . import ablations, classification, compression, decoding_cost, ood, retrieval, taxonomy
+from . import ablations, adequacy, classification, compression, decoding_cost, ood, retrieval, taxonomy
 
 __all__ = ["CLAIMS_TABLE", "QUESTIONS_TABLE", "SEED_COVERAGE", "FAMILIES", "QUESTIONS", "CLAIM_COLUMNS", "QUESTION_COLUMNS", "table_reader", "scoreboard",
            "seed_coverage", "describe_seed_coverage", "tally",
            "update_readme", "START", "END"]
 
-FAMILIES = (classification, ablations, retrieval, ood, taxonomy, compression, decoding_cost)  # scoreboard order
+FAMILIES = (classification, ablations, retrieval, ood, taxonomy, compression, decoding_cost, adequacy)  # scoreboard order
 CLAIMS_TABLE, QUESTIONS_TABLE, SEED_COVERAGE = "claims", "open_questions", "seed_coverage"  # tables (results/tables/<name>.csv)
 QUESTION_COLUMNS = ["question", "dataset", "answer"]
 
@@ -67,7 +67,7 @@ def _q_overhead(t: Tables) -> list[dict]:
 
 QUESTIONS: dict[str, Callable[[Tables], list[dict]]] = {
     "ties": _q_ties, "decoding cost": _q_cost, "ball decoders": _q_ball, "instance codes": _q_instance_codes,
-    "HFH overhead": _q_overhead}
+    "HFH overhead": _q_overhead, "training adequacy": adequacy.open_questions}
 
 
 # ----------------------------------------------------------------------------- the scoreboard
