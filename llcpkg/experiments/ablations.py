@@ -65,7 +65,7 @@ __all__ = ["AblationsExperiment", "FeatureConfig", "feature_config", "feature_bu
            "CODEBOOK_SUMMARY", "LENGTH_SUMMARY", "PHASE2_SUMMARY", "TIE_SUMMARY", "PROTOCOL", "CODEBOOK", "MHD",
            "BASELINE", "FROZEN", "FULL", "LEARNT", "BITS_RULE", "PAPER_K", "HEAD", "CODE_TOLERANCE", "TIE_RATE_MAX",
            "ARCHITECTURE", "CLAIMS", "verdicts", "AblationsSetup", "SeedSetup", "setup", "phase2_lr",
-           "codebooks_table", "sweep_table", "phase2_table", "ties_table", "balls_table", "summaries", "run",
+           "codebooks_table", "seed_lengths", "sweep_table", "phase2_table", "ties_table", "balls_table", "summaries", "run",
            "claim_learnt_codebook", "claim_warm_starts", "claim_longer_codes", "claim_ties"]
 
 # tables (results/tables/<name>.csv): per seed (a ``seed`` column first) with their summaries, and the
@@ -404,18 +404,23 @@ def plot_length_sweep(summary: pd.DataFrame, title: str):
 
 
 def plot_ball(df: pd.DataFrame, title: str):
-    """Accuracy against mean lookups per query (log scale), one line per (setting, phase-2 head,
-    decoder family): ED → ball-r → MHD, and list-m (grouped decoding), on the ball table."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    """Accuracy against mean lookups per query (log scale), one panel per setting (data set, k):
+    one colour per phase-2 head, solid ED → ball-r → MHD, dotted list-m (grouped decoding)."""
+    settings = list(dict.fromkeys(df["setting"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.8), squeeze=False)
     family = np.where(df["decoder"].str.startswith("list-"), "list-m", "ED/ball/MHD")
-    for i, ((setting, head, fam), g) in enumerate(df.assign(family=family).groupby(["setting", HEAD, "family"], sort=False)):
-        style = "o-" if fam == "ED/ball/MHD" else "^:"
-        ax.plot(g["lookups per query"], g["accuracy"], style, color=f"C{i % 10}", label=f"{setting}, {head}: {fam}")
-    ax.set_xscale("log")
-    ax.set_xlabel("mean hash lookups / code comparisons per query (log scale)")
-    ax.set_ylabel("test accuracy (misses count as errors)")
-    ax.set_title(title)
-    ax.legend(fontsize=6)
+    heads = list(dict.fromkeys(df[HEAD]))
+    for ax, setting in zip(axes[0], settings):
+        d = df.assign(family=family)[df["setting"] == setting]
+        for (head, fam), g in d.groupby([HEAD, "family"], sort=False):
+            ax.plot(g["lookups per query"], g["accuracy"], "o-" if fam == "ED/ball/MHD" else "^:",
+                    color=f"C{heads.index(head)}", label=f"{head}: {fam}")
+        ax.set_xscale("log")
+        ax.set_xlabel("mean lookups / comparisons per query")
+        ax.set_title(setting, fontsize=9)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("test accuracy (misses count as errors)")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -658,7 +663,10 @@ class AblationsExperiment:
     profile: Profile  # scale of the run
     seeds: tuple[int, ...] = (0,)  # initialisation, random codebooks and shuffling (for_profile: resolve_seeds)
     datasets: tuple[str, ...] = ("fashion_mnist", "omniglot")  # names in llcpkg.data.DATASETS
-    backbone_datasets: tuple[str, ...] | None = None  # sets of the retrained-backbone warm starts; None: all (smoke: the first)
+    # sets of the retrained-backbone warm starts (section 3), kept to those in ``datasets``; None: all (smoke: the
+    # first). Default Omniglot only: warm starts cost ~4 fashion epochs-equivalent each per seed, and on Fashion-MNIST
+    # they would add ~13 min to the three-seed cpu run (issue #16's budget)
+    backbone_datasets: tuple[str, ...] | None = ("omniglot",)
     sweep_top: int = 64  # longest code of the length sweep (from ceil(log2 L) up)
     warm_codebooks: tuple[str, ...] = ("svd", "cca")  # codebooks that warm-start phase 1 in section 3
 
@@ -672,8 +680,8 @@ class AblationsExperiment:
     @property
     def retrained(self) -> tuple[str, ...]:
         """The data sets of the retrained-backbone warm starts (section 3)."""
-        if self.backbone_datasets:
-            return tuple(self.backbone_datasets)
+        if self.backbone_datasets is not None:
+            return tuple(n for n in self.backbone_datasets if n in self.datasets)
         return tuple(self.datasets[:1]) if self.profile.name == "smoke" else tuple(self.datasets)
 
     def features(self, seed: int) -> FeatureConfig:
@@ -733,12 +741,20 @@ def phase2_lr(cfg: AblationsExperiment, s: AblationsSetup) -> float:
     return stage_configs(cfg.profile, len(s.bundles[cfg.datasets[0]].train), cfg.seeds[0])["phase2"].lr
 
 
+def seed_lengths(cfg: AblationsExperiment, num_classes: int, seed: int) -> list[int]:
+    """The sweep's code lengths on ``seed``: all of :func:`sweep_bits` on the first seed; the shortest
+    and the longest on the others (what :func:`claim_longer_codes` reads; the paper's k is added by
+    :func:`length_sweep_table`), so the intermediate lengths are a first-seed diagnostic."""
+    ks = sweep_bits(num_classes, cfg.sweep_top)
+    return ks if seed == cfg.seeds[0] else [ks[0], ks[-1]]
+
+
 def sweep_table(cfg: AblationsExperiment, s: AblationsSetup) -> pd.DataFrame:
     """Sections 1–2 (per seed): :func:`length_sweep_table` on every data set up to ``cfg.sweep_top``
-    bits, every fixed codebook at the paper's k."""
+    bits (:func:`seed_lengths`), every fixed codebook at the paper's k."""
     def one(seed: int) -> pd.DataFrame:
         ss = s.by_seed[seed]
-        return pd.concat([length_sweep_table(ss.feats[n], sweep_bits(d.num_classes, cfg.sweep_top), s.paper_k(n),
+        return pd.concat([length_sweep_table(ss.feats[n], seed_lengths(cfg, d.num_classes, seed), s.paper_k(n),
                                              cfg.features(seed), ss.runs[n, s.paper_k(n)].baseline.model.head.fc.weight,
                                              ss.baseline_acc[n]) for n, d in s.bundles.items()], ignore_index=True)
     return over_seeds(one, cfg.seeds)

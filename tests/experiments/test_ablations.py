@@ -92,9 +92,11 @@ def test_feature_config_reads_the_profile():
 def test_ablations_experiment_picks_the_retrained_sets():
     from llcpkg.experiments.ablations import AblationsExperiment
 
-    assert AblationsExperiment.for_profile(get_profile("smoke"), datasets=["a", "b"]).retrained == ("a",)
-    assert AblationsExperiment.for_profile(get_profile("cpu"), datasets=["a", "b"]).retrained == ("a", "b")
-    assert AblationsExperiment.for_profile(get_profile("cpu"), backbone_datasets=["b"]).retrained == ("b",)
+    ab = dict(datasets=["a", "b"], backbone_datasets=None)
+    assert AblationsExperiment.for_profile(get_profile("smoke"), **ab).retrained == ("a",)
+    assert AblationsExperiment.for_profile(get_profile("cpu"), **ab).retrained == ("a", "b")
+    assert AblationsExperiment.for_profile(get_profile("cpu"), datasets=["a", "b"], backbone_datasets=["b", "c"]).retrained == ("b",)
+    assert AblationsExperiment.for_profile(get_profile("cpu")).retrained == ("omniglot",)  # the default (budget)
     assert AblationsExperiment.for_profile(get_profile("cpu"), seeds=[4, 5]).seeds == (4, 5)
     assert AblationsExperiment.for_profile(get_profile("smoke")).seeds == (0,)
 
@@ -148,6 +150,11 @@ def test_grouped_ball_table_list_one_is_ed_and_the_full_list_always_hits(quick_l
         assert df.loc["list-16", "unassigned"] == 0.0 and df.loc["list-16", "max lookups"] == 16  # all 2^k codes
     binary = A.grouped_ball_table(run.phase2, toy_bundle).set_index("decoder")  # k sigmoids: argmax code = sign code
     assert binary.loc["list-1", ["accuracy", "unassigned"]].tolist() == binary.loc["ED", ["accuracy", "unassigned"]].tolist()
+
+
+def test_intermediate_lengths_run_on_the_first_seed_only():
+    cfg = A.AblationsExperiment.for_profile(get_profile("cpu"), seeds=[3, 1])
+    assert A.seed_lengths(cfg, 10, 3) == [4, 8, 16, 32, 64] and A.seed_lengths(cfg, 10, 1) == [4, 64]
 
 
 def test_summary_names_follow_the_seeds_contract():
