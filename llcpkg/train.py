@@ -418,14 +418,17 @@ def train_baseline(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig,
 
 def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cache_dir: Path | str | None = None,
                  warm_start: Trained | None = None, codebook: np.ndarray | None = None,
-                 stop_after: int | None = None, backbone: BackboneHook | None = None) -> Trained:
+                 stop_after: int | None = None, backbone: BackboneHook | None = None,
+                 ls_projector: bool | None = None) -> Trained:
     """LLC phase 1: learn the class codes jointly with the backbone and projector.
 
     ``warm_start``: a trained model whose backbone initialises this one. ``codebook``
     (L, k): initial real codebook (e.g. ±1 codes from SVD/CCA); if None, N(0, 2/k) (kaiming
     normal, fan_in = k, the official init: with N(0, 1) phase 1 flipped 241 of Omniglot's 3872
     bits and MHD reached 35.2%; with N(0, 2/k) 596 bits and 48.2%, in one side run). With
-    both a codebook and a linear-head warm start, P starts from :func:`init_projector`.
+    both a codebook and a linear-head warm start, P starts from :func:`init_projector`
+    unless ``ls_projector`` is False (then P keeps its default init, as for a random start,
+    and the cache key says so); None keeps that default.
     ``backbone``: build the backbone with this hook instead of ``model_cfg``'s (the head is
     still ``model_cfg``'s LLC head); its ``key`` enters the cache key.
     """
@@ -434,7 +437,8 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
     key = stage_key(stage="phase1", data=data_id(data), model=model_cfg, train=cfg,
                     parent=warm_start.key if warm_start else None,
                     codebook=codebook if codebook is not None else "kaiming-normal",
-                    **({"backbone": backbone.key} if backbone is not None else {}))
+                    **({"backbone": backbone.key} if backbone is not None else {}),
+                    **({"projector": "default-init"} if ls_projector is False else {}))
     set_seed(cfg.seed)
     cb = torch.as_tensor(codebook, dtype=torch.float32) if codebook is not None else None
     if backbone is None:
@@ -445,7 +449,7 @@ def train_phase1(data: DataBundle, model_cfg: ModelConfig, cfg: TrainConfig, cac
                                            logit_scale=model_cfg.logit_scale))
     if warm_start is not None:
         model.backbone.load_state_dict(warm_start.model.backbone.state_dict())
-        if codebook is not None and isinstance(warm_start.model.head, LinearHead):
+        if codebook is not None and isinstance(warm_start.model.head, LinearHead) and ls_projector is not False:
             init_projector(model.head, warm_start.model.head)
     return run_stage("phase1", key, model, data.train, "ce", cfg, cache_dir, stop_after)
 
