@@ -44,9 +44,10 @@ def _q_cost(t: Tables) -> list[dict]:
 
 def _q_ball(t: Tables) -> list[dict]:
     rows = []
-    for setting, g in t(ablations.BALL_TABLE).groupby("setting"):
+    for (setting, head), g in t(ablations.BALL_TABLE).groupby(["setting", ablations.HEAD], sort=False):
         parts = [f"{r['decoder']} {pct(r['accuracy'])} @ {r['lookups per query']:.1f} lookups" for _, r in g.iterrows()]
-        rows.append({"question": "Is there a decoder between ED and MHD?", "dataset": setting, "answer": "; ".join(parts)})
+        rows.append({"question": "Is there a decoder between ED and MHD?", "dataset": f"{setting} ({head} phase 2)",
+                     "answer": "; ".join(parts)})
     return rows
 
 
