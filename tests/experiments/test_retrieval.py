@@ -38,11 +38,18 @@ def test_an_unknown_method_names_the_registry(quick_llc, toy_bundle):
         RT.train_method("nope", toy_bundle, quick_llc, 8, RT.RetrievalSetup(epochs=1))
 
 
+def test_the_summary_is_named_by_the_seeds_contract():
+    from llcpkg.seeds import summary_name
+
+    assert RT.RETRIEVAL_SUMMARY == summary_name(RT.RETRIEVAL)
+
+
 def test_few_bits_and_the_cutoff_rule():
     assert RT.few_bits(100) == 10 and RT.few_bits(10) == 5 and RT.few_bits(242) == 12
     assert RT.cutoff_for(np.repeat(np.arange(10), 6000)) == 1000  # Fashion-MNIST: the paper's R
     assert RT.cutoff_for(np.repeat(np.arange(242), 15)) == 15  # Omniglot: every relevant item, not full mAP
     assert RT.cutoff_for(np.r_[np.zeros(50, int), np.ones(7, int)]) == 7  # the smallest class decides
+    assert RT.cutoff_for(np.r_[np.zeros(50, int), np.full(9, 2)]) == 9  # a class absent from the database does not
 
 
 def test_setup_resolves_seeds_and_presets(monkeypatch):
