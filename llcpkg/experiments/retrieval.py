@@ -349,7 +349,7 @@ def run(cfg: RetrievalExperiment) -> dict[str, pd.DataFrame]:
 
 # ----------------------------------------------------------------------------- figures and readings
 def _label(row) -> str:
-    return f"{row[METHOD]} {row[BITS]} bits" if not pd.isna(row[BITS]) else f"{row[METHOD]} {row[DIMS]} dims"
+    return f"{row[METHOD]} {int(row[BITS])} bits" if not pd.isna(row[BITS]) else f"{row[METHOD]} {int(row[DIMS])} dims"
 
 
 def plot_map(summary: pd.DataFrame, dataset: str):
