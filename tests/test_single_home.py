@@ -65,15 +65,21 @@ def test_the_library_never_imports_the_experiments():
 
 
 def _table_names() -> set[str]:
-    """Names of the result tables (``results/tables/<name>.csv``) the experiment modules define as constants."""
+    """Names of the result tables (``results/tables/<name>.csv``) the experiment modules define as constants,
+    and the seed summaries (``<table>_summary``, llcpkg.seeds.summary_name) of those tables, which the first
+    run over seeds writes."""
     import importlib
 
+    from llcpkg.seeds import summary_name
+
+    tables = ROOT / "results" / "tables"
+    existing = {p.stem for p in tables.glob("*.csv")}
     names = set()
     for mod in ("classification", "ablations", "retrieval", "ood", "taxonomy", "compression", "decoding_cost", "summary"):
         m = importlib.import_module(f"llcpkg.experiments.{mod}")
         for name in m.__all__:
             value = getattr(m, name)
-            if isinstance(value, str) and (ROOT / "results" / "tables" / f"{value}.csv").exists():
+            if isinstance(value, str) and (value in existing or value in {summary_name(t) for t in existing}):
                 names.add(value)
     return names
 

@@ -100,8 +100,9 @@ class RetrievalSetup:
         """The preset of a profile, with the overrides that are not None; ``seeds`` resolved by
         :func:`llcpkg.seeds.resolve_seeds` (cpu 0 1 2, smoke 0, ``$LLC_SEEDS``).
 
-        smoke: 16 bits, 1 epoch, 256 queries (CI); cpu: 16 bits, 3 epochs (LLC 2 + 1), 2,000
-        queries; gpu: the profile's budget, every query, 32 and 64 bits as diagnostics.
+        smoke: 16 bits, a budget of 2 epochs (1 in the profile, LLC 1 + 1: :func:`budget_epochs`),
+        256 queries (CI); cpu: 16 bits, 3 epochs (LLC 2 + 1), 2,000 queries; gpu: the profile's
+        budget, every query, 32 and 64 bits as diagnostics.
         """
         presets = {"smoke": dict(max_queries=256), "gpu": dict(max_queries=None, diagnostic_bits=(32, 64))}
         kw = {"epochs": stage_epochs(profile, "retrieval"), **presets.get(profile.name, {}),
