@@ -360,9 +360,15 @@ def plot_map(summary: pd.DataFrame, dataset: str):
     d = summary[summary["dataset"] == dataset].copy()
     d["method, size"] = d.apply(_label, axis=1)
     R = int(d[R_COL].iloc[0])
-    return grouped_bars(d, "method, size", [MAP_AT_R], f"mAP@{R}",
-                        f"{dataset}: mAP@{R}, mean over {int(d['seeds'].max())} seed(s), 95% interval",
-                        ylim=(0, 1), summary=True)
+    fig = grouped_bars(d, "method, size", [MAP_AT_R], f"mAP@{R}",
+                       f"{dataset}: mAP@{R}, mean over {int(d['seeds'].max())} seed(s), 95% interval",
+                       ylim=(0, 1), summary=True)
+    fig.axes[0].get_legend().remove()  # one column: the y label names it
+    for label in fig.axes[0].get_xticklabels():
+        label.set_rotation(25)
+        label.set_horizontalalignment("right")
+    fig.tight_layout()
+    return fig
 
 
 def plot_curves(curves: pd.DataFrame, dataset: str, x: str = "recall", y: str = "precision", logx: bool = False):
