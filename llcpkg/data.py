@@ -29,6 +29,7 @@ import zlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ from .cache import file_sha256
 
 __all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "subset", "split_classes", "take",
            "fingerprint", "toy_bundle", "validate_bundle", "check_labels", "shift_batch", "ShiftedTensorDataset",
-           "with_shifts", "class_holdout"]
+           "with_shifts", "class_holdout", "balanced_batch_shape", "class_balanced_batches"]
 
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_CACHE = Path(os.environ.get("LLC_DATA_CACHE", Path.home() / ".cache" / "llcpkg"))
@@ -558,6 +559,49 @@ def take(ds: Dataset, idx: np.ndarray) -> Dataset:
     if isinstance(ds, TensorDataset):
         return TensorDataset(*(t[torch.from_numpy(idx)] for t in ds.tensors))
     return Subset(ds, idx.tolist())
+
+
+def balanced_batch_shape(num_classes: int, batch_size: int, per_class: int) -> tuple[int, int]:
+    """(m classes, n images per class) of a class-balanced batch of at most ``batch_size``:
+    m = min(L, batch_size // per_class) (at least 1), n = batch_size // m. Fashion-MNIST at
+    batch 256 and ``per_class`` 8: 10 × 25; the Omniglot subset (242 classes): 32 × 8."""
+    if per_class < 1 or batch_size < 1:
+        raise ValueError(f"batch_size and per_class must be >= 1; got {batch_size}, {per_class}")
+    m = max(1, min(num_classes, batch_size // per_class))
+    return m, batch_size // m
+
+
+def class_balanced_batches(labels: np.ndarray | torch.Tensor, batch_size: int, per_class: int, steps: int,
+                           generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """``steps`` index batches (m·n,) of m classes × n images each (:func:`balanced_batch_shape`),
+    so that every batch holds positive pairs (pairwise losses such as HashNet's need them).
+
+    ``labels`` (N,) ints. Classes are visited in shuffled rounds, m at a time (every class
+    once per round); each class's images are drawn in shuffled rounds without replacement
+    (a class with fewer than n images repeats within a batch). Deterministic given
+    ``generator``. Batches are ordered class by class; the losses here do not depend on order.
+    """
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    classes = torch.unique(y)
+    members = [torch.nonzero(y == c).flatten() for c in classes]
+    m, n = balanced_batch_shape(len(classes), batch_size, per_class)
+    queues: list[list[int]] = [[] for _ in classes]
+    order: list[int] = []
+
+    def draw(c: int) -> list[int]:
+        out = []
+        while len(out) < n:
+            if not queues[c]:
+                queues[c] = members[c][torch.randperm(len(members[c]), generator=generator)].tolist()
+            out.append(queues[c].pop())
+        return out
+
+    for _ in range(steps):
+        if len(order) < m:  # next round: the remainder of this one first, then the new round's other classes
+            fresh = torch.randperm(len(classes), generator=generator).tolist()
+            order += [c for c in fresh if c not in order] + [c for c in fresh if c in order]
+        picked, order = order[:m], order[m:]
+        yield torch.tensor([i for c in picked for i in draw(c)], dtype=torch.long)
 
 
 def subset(bundle: DataBundle, train: int | None, test: int | None, seed: int = 0) -> DataBundle:

@@ -10,6 +10,8 @@ head turns them into outputs. Heads:
   instance code g(x) and which phase 2 trains as k binary problems.
 - ``HashNetHead`` and ``GreedyHashHead``: the deep-hashing baselines (their losses and the
   method notes are in :mod:`llcpkg.hashing`).
+- ``EmbeddingHead``: a real-valued m-dim embedding with a linear classifier on it (the
+  retrieval reference "m-dim real representations").
 
 Heads are built by name from the ``HEADS`` registry (:func:`build_head`); a new head is one
 class and one ``@register_head`` line. ``DEFAULT_LOGIT_SCALE`` is the one default of the LLC
@@ -28,7 +30,7 @@ from torch import nn
 
 from . import checks
 
-__all__ = ["sign_ste", "SmallCNN", "make_backbone", "LinearHead", "LLCHead", "HashNetHead", "GreedyHashHead",
+__all__ = ["sign_ste", "SmallCNN", "make_backbone", "LinearHead", "LLCHead", "HashNetHead", "GreedyHashHead", "EmbeddingHead",
            "Classifier", "ModelConfig", "build_model", "build_head", "register_head", "HEADS", "check_code_length",
            "BACKBONES", "LOGIT_SCALES", "DEFAULT_LOGIT_SCALE"]
 
@@ -231,6 +233,24 @@ class GreedyHashHead(nn.Module):
         return self.classifier(sign_ste(self.bit_logits(feats)))
 
 
+class EmbeddingHead(nn.Module):
+    """A real-valued m-dim embedding and a linear classifier on it (the paper's "10-dim real
+    representations" for retrieval, §4.3): (B, d) → (B, m) ``embedding``, → (B, L) logits."""
+
+    def __init__(self, dim: int, num_classes: int, dims: int):
+        super().__init__()
+        if dims < 1:
+            raise ValueError(f"dims must be >= 1, got {dims}")
+        self.embed = nn.Linear(dim, dims)
+        self.classifier = nn.Linear(dims, num_classes)
+
+    def embedding(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.embed(feats)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embedding(feats))
+
+
 # ----------------------------------------------------------------------------- head registry
 HEADS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -263,6 +283,11 @@ def _hashnet(dim: int, num_classes: int, bits: int, gamma: float = 0.005, power:
 @register_head("greedyhash")
 def _greedyhash(dim: int, num_classes: int, bits: int, penalty: float = 1.0) -> nn.Module:
     return GreedyHashHead(dim, bits, num_classes, penalty)
+
+
+@register_head("embedding")
+def _embedding(dim: int, num_classes: int, bits: int) -> nn.Module:
+    return EmbeddingHead(dim, num_classes, bits)  # ``bits``: the embedding's dimension m
 
 
 def build_head(name: str, dim: int, num_classes: int, bits: int = 0, **kw) -> nn.Module:

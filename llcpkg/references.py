@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from .stats import Interval, require_columns
+from .stats import Interval, require_columns, seed_interval
 from .verdicts import Tables, Verdict, adequacy_gate
 
-__all__ = ["Reference", "LongerRun", "REFERENCES", "reference", "gate"]
+__all__ = ["Reference", "LongerRun", "REFERENCES", "reference", "gate", "gate_baseline"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +114,14 @@ def gate(verdict: Verdict, baseline: Interval | float, key: str, tables: Tables 
            if isinstance(b, Interval) else 100 * float(b))
     return adequacy_gate(verdict, pct, 100 * ref.threshold, f"the baseline's test accuracy",
                          f"{ref.what}: {100 * ref.value:.1f}% per {ref.source}, less {100 * ref.tolerance:.1f} points")
+
+
+def gate_baseline(verdict: Verdict, baselines, architecture: str, dataset: str, tables: Tables | None = None) -> Verdict:
+    """``verdict`` gated on ``baselines`` (the baseline's test accuracy per seed, shares, shape (seeds,))
+    by the reference ``<architecture>/<dataset>`` when one is declared; otherwise returned with its
+    rule saying that no reference exists for that pair (never silently, never forced)."""
+    key = f"{architecture}/{dataset}"
+    if key not in REFERENCES:
+        return Verdict(verdict.verdict, f"{verdict.rule}; not gated: no adequacy reference {key!r}",
+                       verdict.interval, verdict.seeds)
+    return gate(verdict, seed_interval(np.asarray(baselines, dtype=float)), key, tables)

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from . import checks, parallel, runtimes
 from .cache import (CACHE_VERSION, checkpoint_path, discard, is_cached, load_checkpoint, partial_path, save_checkpoint,
                     stage_key)
-from .data import DataBundle, check_labels, fingerprint
+from .data import DataBundle, check_labels, class_balanced_batches, fingerprint
 from .models import Classifier, LinearHead, LLCHead, ModelConfig, build_head, build_model, check_code_length
 
 __all__ = ["TrainConfig", "Trained", "LOSSES", "fit", "iterate_batches", "predict", "run_stage",
@@ -63,6 +63,9 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory layout (faster convolutions on some CPUs)
     # fp32 | bf16 | fp16: torch.autocast on CUDA (fp16 with a GradScaler); enters cache keys only when not fp32
     precision: str = field(default="fp32", metadata={"key": "unless-default"})
+    # class-balanced batches of m classes × n images (llcpkg.data.class_balanced_batches, n >= per_class),
+    # the same number of steps per epoch; None: plain shuffling. Enters cache keys only when set
+    per_class: int | None = field(default=None, metadata={"key": "unless-default"})
 
     def __post_init__(self):
         checks.require_int(self, "epochs", minimum=1)
@@ -78,6 +81,7 @@ class TrainConfig:
         except RuntimeError as e:
             raise ValueError(f"TrainConfig.device {self.device!r} is not a torch device ({e})") from e
         checks.require_bool(self, "channels_last")
+        checks.require_int(self, "per_class", minimum=1, optional=True)
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"TrainConfig.precision must be fp32, bf16 or fp16; got {self.precision!r}")
 
@@ -167,11 +171,13 @@ AUGMENT_SEED = 7919  # offsets the augmentation generator's seed from the shuffl
 
 
 def _epoch_batches(ds: Dataset, cfg: TrainConfig, epoch: int, ctx: parallel.Parallel | None):
-    """(x, y, loss weight) of one epoch: all of ``ds`` (weight 1) or this rank's share. A split with
-    a ``batch_augment(x, generator)`` method (e.g. :class:`llcpkg.data.ShiftedTensorDataset`) has
-    every training batch augmented, with a generator seeded by (seed, epoch): a resumed run
-    draws the same augmentation as an uninterrupted one."""
-    if ctx is not None:
+    """(x, y, loss weight) of one epoch: all of ``ds`` (weight 1) or this rank's share; class-balanced
+    batches when ``cfg.per_class`` is set. A split with a ``batch_augment(x, generator)`` method
+    (e.g. :class:`llcpkg.data.ShiftedTensorDataset`) has every training batch augmented, with a
+    generator seeded by (seed, epoch): a resumed run draws the same augmentation as an uninterrupted one."""
+    if cfg.per_class is not None:
+        batches = _balanced_batches(ds, cfg, epoch, ctx)
+    elif ctx is not None:
         batches = parallel.rank_batches(ds, cfg.batch_size, cfg.seed * 1000, epoch, ctx)
     else:
         batches = ((x, y, 1.0) for x, y in iterate_batches(ds, cfg.batch_size, True, seed=cfg.seed * 1000 + epoch))
@@ -180,6 +186,18 @@ def _epoch_batches(ds: Dataset, cfg: TrainConfig, epoch: int, ctx: parallel.Para
         return batches
     g = torch.Generator().manual_seed(AUGMENT_SEED + cfg.seed * 1000 + epoch)
     return ((augment(x, g), y, w) for x, y, w in batches)
+
+
+def _balanced_batches(ds: Dataset, cfg: TrainConfig, epoch: int, ctx: parallel.Parallel | None):
+    """(x, y, 1.0) of one epoch of class-balanced batches: ceil(N / batch_size) steps, as plain
+    shuffling gives, seeded like it by (seed, epoch). In-memory sets, single process only."""
+    if ctx is not None or not isinstance(ds, TensorDataset):
+        raise ValueError("TrainConfig.per_class (class-balanced batches) needs an in-memory TensorDataset "
+                         "and a single process")
+    x, y = ds.tensors[0], ds.tensors[1]
+    g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    steps = -(-len(ds) // cfg.batch_size)
+    return ((x[idx], y[idx], 1.0) for idx in class_balanced_batches(y, cfg.batch_size, cfg.per_class, steps, g))
 
 
 CHECK_EVERY = 64  # steps between host reads of the on-device finiteness flag (each read is a sync)

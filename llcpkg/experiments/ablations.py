@@ -49,7 +49,7 @@ from ..models import DEFAULT_LOGIT_SCALE, Classifier, build_head, build_model
 from ..pipeline import LLCRun, load_bundle, run_llc, stage_configs
 from ..plots import grouped_bars
 from ..profiles import Profile, scaled_epochs, stage_epochs
-from ..references import REFERENCES, gate
+from ..references import gate_baseline
 from ..seeds import SEED, over_seeds, resolve_seeds, summary_table
 from ..stats import paired_interval, require_columns, seed_interval
 from ..train import (LOSSES, TrainConfig, Trained, data_id, fit, predict, run_stage, set_seed, train_phase1,
@@ -473,12 +473,11 @@ def _by_seed(df: pd.DataFrame, column: str) -> pd.Series:
     return df.groupby(SEED, sort=True)[column].first()
 
 
-def _gated(verdict: Verdict, df: pd.DataFrame, dataset: str) -> Verdict:
+def _gated(verdict: Verdict, df: pd.DataFrame, dataset: str, t: Tables) -> Verdict:
     """``verdict`` gated on the seeds' baseline accuracy (``baseline`` column) by the adequacy reference
-    ``<ARCHITECTURE>/<dataset>`` where one exists (:mod:`llcpkg.references`); else unchanged. Every
-    claim of this notebook rests on the baseline's backbone, so every claim is gated."""
-    key = f"{ARCHITECTURE}/{dataset}"
-    return gate(verdict, seed_interval(_by_seed(df, BASELINE).to_numpy()), key) if key in REFERENCES else verdict
+    ``<ARCHITECTURE>/<dataset>`` (:func:`llcpkg.references.gate_baseline`). Every claim of this notebook
+    rests on the baseline's backbone, so every claim is gated."""
+    return gate_baseline(verdict, _by_seed(df, BASELINE), ARCHITECTURE, dataset, t)
 
 
 def _points(s: pd.Series) -> pd.Series:
@@ -507,7 +506,7 @@ def claim_learnt_codebook(t: Tables) -> list[dict]:
                               "ImageNet: learnt codes ahead of the baselines (Table 2)", name,
                               f"k={k}, frozen backbone, MHD: learnt {_mean_pm(acc[LEARNT])}; "
                               + ", ".join(f"{c} {_mean_pm(acc[c])}" for c in fixed),
-                              _gated(combine(parts), g, name)))
+                              _gated(combine(parts), g, name, t)))
     return rows
 
 
@@ -527,7 +526,7 @@ def claim_warm_starts(t: Tables) -> list[dict]:
                               "the paper allows phase 1 from SVD/CCA codes; no number recorded", name,
                               f"k={int(g['bits'].iloc[0])}, MHD after phase 2: random start {_mean_pm(acc['random'])}; "
                               + ", ".join(f"{c} start {_mean_pm(acc[c])}" for c in warm),
-                              _gated(combine(parts), g, name)))
+                              _gated(combine(parts), g, name, t)))
     return rows
 
 
@@ -549,7 +548,7 @@ def claim_longer_codes(t: Tables) -> list[dict]:
                      f"MHD(learnt, k={hi}) − MHD(random, k={hi})", " points", ".2f")}
         rows.append(claim_row("Longer codes fix bad codes", "our reading of the paper's code-length remarks", name,
                               f"MHD random: k={lo} {_mean_pm(acc['random', lo])} → k={hi} {_mean_pm(acc['random', hi])}; "
-                              f"learnt at k={hi} {_mean_pm(acc[LEARNT, hi])}", _gated(combine(parts), g, name)))
+                              f"learnt at k={hi} {_mean_pm(acc[LEARNT, hi])}", _gated(combine(parts), g, name, t)))
     return rows
 
 
@@ -564,7 +563,7 @@ def claim_ties(t: Tables) -> list[dict]:
         v = at_most(seed_interval(_points(rate).to_numpy()), 100 * TIE_RATE_MAX, "the MHD tie rate", "%", ".1f")
         rows.append(claim_row("Ties are not that frequent", "the paper's remark on MHD ties (no number)", name,
                               f"k={int(g['bits'].iloc[0])}, full LLC: {_mean_pm(rate)} of test queries tied",
-                              _gated(v, g, name)))
+                              _gated(v, g, name, t)))
     return rows
 
 
