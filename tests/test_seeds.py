@@ -79,3 +79,14 @@ def test_a_kernel_log_is_merged_into_run_times(tmp_path, monkeypatch):
     t = pd.read_csv(tmp_path / "tables" / "run_times.csv")
     assert t[["stage", "seconds", "runs"]].values.tolist() == [["baseline", 5.0, 2]]
     runtimes.clear()
+
+
+def test_gate_baseline_names_a_missing_reference_and_gates_a_known_one():
+    from llcpkg.references import gate_baseline
+
+    v = at_least(0.95, 0.9, "acc")
+    ungated = gate_baseline(v, [0.5, 0.5, 0.5], "nonet", "nodata")
+    assert ungated.kind == HOLDS and "not gated: no adequacy reference 'nonet/nodata'" in ungated.rule
+    ref = REFERENCES["smallcnn/fashion_mnist"]
+    low = [ref.threshold - 0.05, ref.threshold - 0.04, ref.threshold - 0.06]
+    assert gate_baseline(v, low, "smallcnn", "fashion_mnist").kind == INCONCLUSIVE
