@@ -60,6 +60,7 @@ PRUNING_TOLERANCE = 0.01  # "competitive with pruning": HFH's error at most 1 po
 TREND_BAND = 0.003  # noise band of the trend claims: a rise of at most 0.3 points of error is no rise
 OVERHEAD_GOAL = 1.2  # "≈ 20% slower training" than HashedNets (the HFH authors, in review)
 LR_SCALES = (1.0, 1 / 3)  # learning-rate candidates of the hashed methods, × the profile's lr
+TRAIN_EVAL = 10_000  # training images (a fixed subset) on which the training error is measured
 CHOICE_SEED = 0  # the seed of the epoch choice's trainings, whatever the run's seeds (the choice is made once)
 
 
@@ -133,6 +134,7 @@ class Setup:
     """The data and training configs of one run of the experiment."""
 
     data: DataBundle  # the whole (profile-sized) Fashion-MNIST bundle: the MLPs train on all of it
+    train_eval: object  # the fixed subset of data.train (TRAIN_EVAL images) the training error is measured on
     fit: DataBundle  # the epoch choice: training images less the validation split; its test split is validation
     cnn_data: DataBundle
     base_cfg: TrainConfig  # the profile's baseline recipe (epochs set per net by the choice)
@@ -157,7 +159,8 @@ def setup(cfg: CompressionExperiment) -> Setup:
     ep = cfg.cnn_epochs or stage_epochs(P, "cnn")
     cnn_cfgs = {k: replace(c, epochs=ep if k != "phase2" else max(1, ep - 1))
                 for k, c in stage_configs(P, len(cnn_data.train)).items()}
-    return Setup(data, _validation_split(data, cfg.validation), cnn_data, base, cnn_cfgs)
+    train_eval = subset(data, TRAIN_EVAL, None, seed=SPLIT_SEED).train
+    return Setup(data, train_eval, _validation_split(data, cfg.validation), cnn_data, base, cnn_cfgs)
 
 
 def _error(model, ds, device: str) -> float:
@@ -238,10 +241,12 @@ def _row(net: str, comp: CompressionConfig, model, label: str | None = None) -> 
             BYTES: mem["bytes"], "ratio": mem["ratio"]}
 
 
-def _measure(data: DataBundle, net: NetSpec, comp: CompressionConfig, cfgs: tuple[TrainConfig, TrainConfig],
+def _measure(s: Setup, net: NetSpec, comp: CompressionConfig, cfgs: tuple[TrainConfig, TrainConfig],
              cache_dir, label: str | None = None, factor: float | None = None) -> dict:
-    """Train (or load) one job; its memory, test error and training error (``factor``: the
-    factor it is reported at, when it differs from the one it was trained at)."""
+    """Train (or load) one job on all of ``s.data``; its memory, test error and training error (on
+    ``s.train_eval``); ``factor``: the factor it is reported at, when it differs from the one it
+    was trained at."""
+    data = s.data
     train, finetune = cfgs
     comp = _canonical(comp)
     trained = train_compressed(data, net, comp, train, cache_dir, finetune=finetune)
@@ -249,7 +254,7 @@ def _measure(data: DataBundle, net: NetSpec, comp: CompressionConfig, cfgs: tupl
     if factor is not None:
         row[FACTOR] = factor
     return {**row, ERROR: _error(trained.model, data.test, train.device),
-            TRAIN_ERROR: _error(trained.model, data.train, train.device)}
+            TRAIN_ERROR: _error(trained.model, s.train_eval, train.device)}
 
 
 def grid_table(cfg: CompressionExperiment, s: Setup, epochs: pd.DataFrame, lrs: pd.DataFrame,
@@ -260,7 +265,7 @@ def grid_table(cfg: CompressionExperiment, s: Setup, epochs: pd.DataFrame, lrs: 
     for name, net in cfg.nets.items():
         def job(method: str, f: float, **kw) -> dict:
             comp = CompressionConfig("dense") if method == "dense" else cfg.comp(method, f, seed)
-            return _measure(s.data, net, comp, _net_cfgs(cfg, s, epochs, lrs, name, method, seed),
+            return _measure(s, net, comp, _net_cfgs(cfg, s, epochs, lrs, name, method, seed),
                             cfg.profile.cache_dir, **kw)
 
         rows.append(job("dense", 1.0))
@@ -278,7 +283,7 @@ def sweep_table(cfg: CompressionExperiment, s: Setup, epochs: pd.DataFrame, lrs:
     cfgs = _net_cfgs(cfg, s, epochs, lrs, cfg.sweep_net, "hfh", seed)
     settings = [(u, cfg.hfh_depth) for u in cfg.sweep_hashes] + [(cfg.hfh_hashes, d) for d in cfg.sweep_depths]
     settings = list(dict.fromkeys(settings))
-    return pd.DataFrame([_measure(s.data, net, cfg.hfh(cfg.sweep_factor, seed, u, d), cfgs, cfg.profile.cache_dir)
+    return pd.DataFrame([_measure(s, net, cfg.hfh(cfg.sweep_factor, seed, u, d), cfgs, cfg.profile.cache_dir)
                          for u, d in settings])
 
 
