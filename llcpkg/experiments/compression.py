@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from torch.utils.data import Dataset
 
 from ..compress import (CompressionConfig, NetSpec, build_net, compress, compressed_backbone, equal_bytes_factor,
                         materialise, memory, overhead, train_compressed, _canonical)
@@ -77,7 +78,7 @@ class CompressionExperiment:
     hfh_depth: int = 2  # HFH's reconstruction depth (U→U/2→1)
     sweep_net: str = "mlp5"  # where the U and depth sweeps run
     sweep_factor: float = 1 / 64
-    sweep_hashes: tuple[int, ...] = (1, 2, 4, 8)  # at depth hfh_depth
+    sweep_hashes: tuple[int, ...] = (1, 4, 8)  # at depth hfh_depth (U = 2 cut for time)
     sweep_depths: tuple[int, ...] = (1, 2, 3)  # at U = hfh_hashes
     mlp3_epochs: tuple[int, ...] | None = None  # candidates; None: the "mlp" rule × (1, 2, 4)
     mlp5_epochs: tuple[int, ...] | None = None  # candidates; None: the "baseline" rule × (1, 2, 4)
@@ -134,7 +135,7 @@ class Setup:
     """The data and training configs of one run of the experiment."""
 
     data: DataBundle  # the whole (profile-sized) Fashion-MNIST bundle: the MLPs train on all of it
-    train_eval: object  # the fixed subset of data.train (TRAIN_EVAL images) the training error is measured on
+    train_eval: Dataset  # the fixed subset of data.train (TRAIN_EVAL images) the training error is measured on
     fit: DataBundle  # the epoch choice: training images less the validation split; its test split is validation
     cnn_data: DataBundle
     base_cfg: TrainConfig  # the profile's baseline recipe (epochs set per net by the choice)
