@@ -31,7 +31,7 @@ not stored.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -49,7 +49,7 @@ from .train import BackboneHook, TrainConfig, Trained, data_id, run_stage, set_s
 
 __all__ = ["mix_hash", "hash_indices", "CompressionConfig", "Reconstruction", "HashSpace", "HashedLinear",
            "HashedConv2d", "signed_slots", "HASH_LAYOUTS", "compress_model", "prune_model", "materialise", "memory", "NetSpec", "build_net",
-           "train_compressed", "compressed_backbone", "Compressor", "COMPRESSORS", "compress", "overhead", "METHODS"]
+           "train_compressed", "pruning_schedule", "equal_bytes_factor", "compressed_backbone", "Compressor", "COMPRESSORS", "compress", "overhead", "METHODS"]
 
 METHODS = ("dense", "hashednets", "hfh", "pruning")  # the names of COMPRESSORS (checked below)
 _M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
@@ -123,16 +123,21 @@ class CompressionConfig:
         checks.require_int(self, "seed", minimum=0)
 
 
-MAX_GRAD_NORM = 1.0  # every stored tensor of a hash space has its gradient clipped to this norm
+CLIP_RULE = "virtual layer"  # enters the cache keys of hashed models: which gradient MAX_GRAD_NORM bounds
+MAX_GRAD_NORM = 1.0  # per virtual layer: the norm its weight gradient dL/dV^l is clipped to (HashedNets and HFH alike)
 
 
 class _ClipGradNorm(torch.autograd.Function):
     """Identity forward; backward rescales the gradient to norm ≤ MAX_GRAD_NORM.
 
-    A hash space's tensors collect gradients summed over every virtual weight they serve
-    (g serves all of them), so at lr 0.1 HFH diverged to NaN on the 300-unit MLP at ≤ 1/16
-    (notebook 06, first cpu run); clipping each tensor's gradient keeps the shared recipe.
-    Applied to HashedNets' buckets too, so both methods train under the same rule.
+    The rule (issue #17, one rule for both methods): every hashed layer's virtual weight
+    V^l has its gradient dL/dV^l clipped to MAX_GRAD_NORM before it flows into the stored
+    numbers, so HashedNets' per-layer buckets and HFH's shared space receive, per virtual
+    layer, the same bounded gradient (HFH's shared space sums its layers' clipped parts, as
+    HashedNets' layers each take their own). HFH's reconstruction net g, a tensor HashedNets
+    does not have, also has its gradient clipped per virtual layer: its gradient sums over
+    every virtual weight of the layer (n ≈ 10⁶) and diverged unclipped at lr 0.1 (notebook 06,
+    first cpu run). Dense and pruned layers are not clipped.
     """
 
     @staticmethod
@@ -271,7 +276,7 @@ class HashSpace(nn.Module):
 
     def reconstruct(self, slots: torch.Tensor, signed: bool, scale: torch.Tensor | None = None) -> torch.Tensor:
         """(U, n) :func:`signed_slots` → (n,) weights g(ξ_1 w[h_1], …, ξ_U w[h_U]) (· scale)."""
-        return self.g(_SignedLookup.apply(clip_grad(self.weights), slots, signed), scale)
+        return self.g(_SignedLookup.apply(self.weights, slots, signed), scale)
 
 
 class _Hashed(nn.Module):
@@ -289,7 +294,8 @@ class _Hashed(nn.Module):
         self.bias = None if dense.bias is None else nn.Parameter(dense.bias.detach().clone())
 
     def virtual_weight(self) -> torch.Tensor:
-        return self.space.reconstruct(self.slots, self.sign is not None, self.scale).view(self.shape)
+        """V^l (the layer's weight shape), its gradient clipped per virtual layer (``MAX_GRAD_NORM``)."""
+        return clip_grad(self.space.reconstruct(self.slots, self.sign is not None, self.scale)).view(self.shape)
 
 
 class HashedLinear(_Hashed):
@@ -444,8 +450,11 @@ class _Mask(nn.Module):
 def prune_model(model: nn.Module, factor: float, skip: tuple[str, ...] = ()) -> nn.Module:
     """A copy of a (trained) model with global magnitude pruning: only the round(factor · W)
     largest-|w| of the W weights of its Linear/Conv2d layers (not under ``skip``) survive;
-    the mask is fixed, so fine-tuning keeps the pruned weights at zero."""
-    model = copy.deepcopy(model)
+    the mask is fixed, so fine-tuning keeps the pruned weights at zero. A model pruned before
+    (one step of :func:`pruning_schedule`) is pruned further: its masks are folded into its
+    weights first, so the pruned weights (zeros) are the first to go and one mask remains."""
+    model = materialise(model) if any(parametrize.is_parametrized(m) for m in model.modules()) \
+        else copy.deepcopy(model)
     layers = [m for _, m in _targets(model, skip)]
     flat = torch.cat([m.weight.detach().abs().flatten() for m in layers])
     mask = torch.zeros_like(flat)
@@ -453,6 +462,30 @@ def prune_model(model: nn.Module, factor: float, skip: tuple[str, ...] = ()) -> 
     for m, part in zip(layers, mask.split([m.weight.numel() for m in layers])):
         parametrize.register_parametrization(m, "weight", _Mask(part.view_as(m.weight)))
     return model
+
+
+def pruning_schedule(factor: float, step: float = 0.5) -> tuple[float, ...]:
+    """The factors of iterative magnitude pruning down to ``factor``: 1/2, 1/4, … (× ``step``)
+    while above ``factor``, then ``factor``; each is pruned to from the previous one and
+    fine-tuned. Targets share their prefix, so one chain serves every factor (cached)."""
+    if not 0 < factor < 1 or not 0 < step < 1:
+        raise ValueError(f"pruning_schedule needs 0 < factor < 1 and 0 < step < 1; got {factor}, {step}")
+    out, f = [], step
+    while f > factor * (1 + 1e-9):
+        out.append(f)
+        f *= step
+    return (*out, factor)
+
+
+def equal_bytes_factor(factor: float) -> float:
+    """The pruning factor f' whose bytes equal those of a hashed model storing ``factor`` · W
+    floats: 4 f' W (values) + min(4 f' W, W / 8) (int32 positions or a bitmap) = 4 · factor · W,
+    i.e. f' = factor / 2 while int32 positions are the cheaper (f' ≤ 1/32), else factor − 1/32.
+    Treats the compressed layers as one (the per-layer count of :func:`memory` is at most
+    this, so pruning at f' never stores more bytes than the hashed model)."""
+    if not 0 < factor <= 1:
+        raise ValueError(f"factor must lie in (0, 1]; got {factor}")
+    return factor / 2 if factor <= 1 / 16 else factor - 1 / 32
 
 
 @torch.no_grad()
@@ -584,7 +617,8 @@ def compressed_backbone(net: NetSpec, comp: CompressionConfig, data: DataBundle)
     if net.kind != "cnn":
         raise ValueError(f"only a CNN has a backbone to put under an LLC head; got {net.kind!r}")
     comp = _canonical(comp)
-    return BackboneHook(lambda: _build(net, comp, data).backbone, {"net": net, "comp": comp})
+    clip = {"clip": CLIP_RULE} if comp.method in HASH_LAYOUTS else {}
+    return BackboneHook(lambda: _build(net, comp, data).backbone, {"net": net, "comp": comp, **clip})
 
 
 def _canonical(comp: CompressionConfig) -> CompressionConfig:
@@ -595,21 +629,28 @@ def _canonical(comp: CompressionConfig) -> CompressionConfig:
 
 
 def train_compressed(data: DataBundle, net: NetSpec, comp: CompressionConfig, cfg: TrainConfig,
-                     cache_dir=None) -> Trained:
-    """Train one network of the grid (cached): ``comp.method`` dense, hashednets, hfh, or
-    pruning (the trained dense net pruned to round(factor · weights) nonzeros, then fine-tuned
-    for ``cfg.epochs`` with the mask fixed)."""
+                     cache_dir=None, finetune: TrainConfig | None = None) -> Trained:
+    """Train one network of the grid (cached): ``comp.method`` dense, hashednets or hfh for
+    ``cfg``, or pruning: iterative magnitude pruning of the trained dense net (``cfg``) along
+    :func:`pruning_schedule`, each step pruned from the previous one and fine-tuned with its
+    mask fixed for ``finetune`` (default: ``cfg`` with a tenth of its learning rate and a
+    quarter of its epochs, at least 1)."""
     comp = _canonical(comp)
-    parent = None
-    set_seed(cfg.seed)
     if COMPRESSORS[comp.method].from_trained:
+        finetune = finetune or replace(cfg, epochs=max(1, cfg.epochs // 4), lr=cfg.lr / 10)
         parent = train_compressed(data, net, CompressionConfig("dense"), cfg, cache_dir)
-        model = compress(parent.model, comp, net.skip)
-    else:
-        model = _build(net, comp, data)
-    key = stage_key(stage="compress", data=data_id(data), net=net, comp=comp, train=cfg,
-                    parent=parent.key if parent else None)
-    return run_stage("compress", key, model, data.train, "ce", cfg, cache_dir)
+        for f in pruning_schedule(comp.factor):
+            set_seed(finetune.seed)
+            step = replace(comp, factor=f)
+            model = compress(parent.model, step, net.skip)
+            key = stage_key(stage="compress", data=data_id(data), net=net, comp=step, train=finetune,
+                            parent=parent.key)
+            parent = run_stage("compress", key, model, data.train, "ce", finetune, cache_dir)
+        return parent
+    set_seed(cfg.seed)
+    clip = {"clip": CLIP_RULE} if comp.method in HASH_LAYOUTS else {}
+    key = stage_key(stage="compress", data=data_id(data), net=net, comp=comp, train=cfg, parent=None, **clip)
+    return run_stage("compress", key, _build(net, comp, data), data.train, "ce", cfg, cache_dir)
 
 
 # ----------------------------------------------------------------------------- overhead

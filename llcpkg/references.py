@@ -81,6 +81,14 @@ REFERENCES: dict[str, Reference | LongerRun] = {
         "the profile's small conv net on the Omniglot subset (test accuracy)", "adequacy_trend", "baseline",
         "epochs factor", "our longer run (notebook 08, every stage's epochs × the largest factor)",
         tolerance=0.02),
+    "mlp1000/fashion_mnist": Reference(
+        "a ReLU MLP with one hidden layer of 1,000 units on Fashion-MNIST (test accuracy)", 0.900,
+        "the Fashion-MNIST README's benchmark table (github.com/zalandoresearch/fashion-mnist): "
+        "an MLP 256-128-64, no preprocessing, 0.900", tolerance=0.02),
+    "mlp100x3/fashion_mnist": Reference(
+        "a ReLU MLP with three hidden layers of 100 units on Fashion-MNIST (test accuracy)", 0.900,
+        "the Fashion-MNIST README's benchmark table (github.com/zalandoresearch/fashion-mnist): "
+        "an MLP 256-128-64 (a net of the same depth class, wider), no preprocessing, 0.900", tolerance=0.03),
 }
 
 

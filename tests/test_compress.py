@@ -141,26 +141,62 @@ def test_overhead_is_relative_to_the_dense_model():
     assert (df[["train_ms", "infer_ms", "infer_materialised_ms"]] > 0).all().all()
 
 
-def test_hash_space_gradients_are_clipped_to_unit_norm():
-    from llcpkg.compress import MAX_GRAD_NORM, HashSpace
+@pytest.mark.parametrize("cfg", HASHED[:2], ids=lambda c: c.method)
+def test_every_virtual_layer_gets_the_same_clipped_gradient(cfg):
+    """One clipping rule for HashedNets and HFH: each layer's dL/dV^l is scaled to norm MAX_GRAD_NORM
+    before it reaches the stored numbers. Here dL/dV = 1e3 everywhere (norm 1e3 √n_l ≫ 1), so the
+    buckets get what an unclipped dL/dV^l = MAX_GRAD_NORM / √n_l would give them."""
+    from llcpkg.compress import MAX_GRAD_NORM, _Hashed
 
-    space = HashSpace(buckets=16, hashes=4, depth=2, init_std=0.1)
-    index = torch.randint(0, 16, (4, 5000))
-    (1e3 * space(index, None)).sum().backward()  # a huge gradient summed over 5000 virtual weights
-    for p in space.parameters():
-        assert float(p.grad.norm()) <= MAX_GRAD_NORM + 1e-5
-    small = HashSpace(buckets=16, hashes=1, depth=0, init_std=0.1)
-    (1e-4 * small(torch.zeros(1, 3, dtype=torch.long), None)).sum().backward()
-    assert torch.allclose(small.weights.grad[0], torch.tensor(3e-4))  # small gradients pass unchanged
+    def bucket_grads(model, loss_of):
+        layers = [m for m in model.modules() if isinstance(m, _Hashed)]
+        sum(loss_of(m) for m in layers).backward()
+        return [m.space.weights.grad.clone() for m in layers]
+
+    clipped = bucket_grads(compress_model(_mlp(), cfg), lambda m: 1e3 * m.virtual_weight().sum())
+    reference = bucket_grads(compress_model(_mlp(), cfg), lambda m: MAX_GRAD_NORM / np.sqrt(np.prod(m.shape))
+                             * m.space.reconstruct(m.slots, m.sign is not None, m.scale).sum())
+    for a, b in zip(clipped, reference):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
+    small = compress_model(_mlp(), CompressionConfig("hashednets", 1 / 4))
+    w = [m for m in small.modules() if isinstance(m, _Hashed)][0]
+    (1e-4 * w.virtual_weight()).sum().backward()  # small gradients pass unchanged
+    assert torch.allclose(w.space.weights.grad, torch.zeros_like(w.space.weights).index_add_(
+        0, w.index[0], 1e-4 * w.sign[0]), atol=1e-9)
+
+
+def test_pruning_schedule_and_equal_bytes_factor():
+    from llcpkg.compress import equal_bytes_factor, pruning_schedule
+
+    assert pruning_schedule(1 / 8) == (0.5, 0.25, 0.125)
+    assert pruning_schedule(3 / 32) == (0.5, 0.25, 0.125, 3 / 32)
+    assert pruning_schedule(1 / 64)[:3] == pruning_schedule(1 / 8)  # one chain for every factor
+    # bytes of f' W floats + min(int32 positions, bitmap) = bytes of f W floats
+    for f in (1 / 8, 1 / 16, 1 / 64):
+        g = equal_bytes_factor(f)
+        assert np.isclose(4 * g + min(4 * g, 1 / 8), 4 * f)
+    assert equal_bytes_factor(1 / 64) == 1 / 128 and equal_bytes_factor(1 / 8) == 3 / 32
+
+
+def test_iterative_pruning_prunes_the_pruned_net_further():
+    mlp = _mlp()
+    once = prune_model(mlp, 1 / 2)
+    twice = prune_model(once, 1 / 4)
+    masks = [m.parametrizations.weight[0].mask for m in twice.modules() if isinstance(m, nn.Linear)]
+    kept = [m.parametrizations.weight[0].mask for m in once.modules() if isinstance(m, nn.Linear)]
+    assert sum(int(k.sum()) for k in masks) == round(228 / 4)
+    assert all(bool((m <= k).all()) for m, k in zip(masks, kept))  # only survivors of step 1 survive step 2
+    assert memory(twice)["weights"] == round(228 / 4)
 
 
 # ----------------------------------------------------------------------------- the fast step is the paper's step
 def _reference_virtual_weight(layer) -> torch.Tensor:
     """The formula as first written: per layer, V = s · g(ξ ⊙ w[index]) with (n, U) rows,
-    g a chain of F.linear / torch.tanh, each stored tensor's gradient clipped per call."""
+    g a chain of F.linear / torch.tanh (its weights' gradients clipped per call), the virtual
+    weight's gradient clipped per layer."""
     from llcpkg.compress import clip_grad
 
-    v = clip_grad(layer.space.weights)[layer.index.t()]  # (n, U)
+    v = layer.space.weights[layer.index.t()]  # (n, U)
     if layer.sign is not None:
         v = v * layer.sign.t()
     lins = layer.space.g.layers
@@ -169,7 +205,7 @@ def _reference_virtual_weight(layer) -> torch.Tensor:
         if k < len(lins) - 1:
             v = torch.tanh(v)
     w = v[:, 0].view(layer.shape)
-    return w if layer.scale is None else w * layer.scale
+    return clip_grad(w if layer.scale is None else w * layer.scale)
 
 
 @pytest.mark.parametrize("cfg", HASHED, ids=lambda c: f"{c.method}-U{c.hashes}-d{c.depth}")

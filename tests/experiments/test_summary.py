@@ -40,10 +40,15 @@ def test_phase2_rule_and_missing_tables(tmp_path):
 
 def test_more_hashes_needs_an_actual_decrease(tmp_path):
     _classification(tmp_path, 0.9, 0.9, 0.9, 0.9, 0.9)
-    flat = pd.DataFrame({"net": "mlp", "factor": 0.125, "depth": 1, "hashes": [1, 2, 4], "error": [0.9, 0.9, 0.9]})
+    grid = pd.DataFrame([{"seed": s, "net": "mlp5", "method": m, "factor": 1.0 if m == "dense" else 1 / 64,
+                          "error": 0.1, "bytes": 1.0} for s in (0, 1, 2)
+                         for m in ("dense", "hfh", "hashednets", "pruning", compression.PRUNING_BYTES)])
+    write_table(grid, compression.COMPRESSION, tmp_path)
+    flat = pd.DataFrame({"seed": [0, 1, 2] * 3, "net": "mlp5", "factor": 1 / 64, "depth": 2,
+                         "hashes": [1] * 3 + [2] * 3 + [4] * 3, "error": [0.30, 0.31, 0.32] * 3})
     write_table(flat, compression.SWEEP, tmp_path)
     assert _verdicts(tmp_path)["More hash functions (U) lower the error"] == FAILS
-    write_table(flat.assign(error=[0.3, 0.2, 0.1]), compression.SWEEP, tmp_path)
+    write_table(flat.assign(error=flat["error"] - 0.02 * flat["hashes"]), compression.SWEEP, tmp_path)
     assert _verdicts(tmp_path)["More hash functions (U) lower the error"] == HOLDS
 
 
