@@ -35,7 +35,7 @@ from . import decoding_cost as D
 
 __all__ = ["ClassificationExperiment", "classification_table", "classification_summary", "step_time_table",
            "validation_bundle", "train_view", "exact_match", "phase2_lr_table", "chosen_phase2_lrs",
-           "plot_classification", "describe_classification", "describe_phase2_lr", "describe_verdicts", "run",
+           "plot_classification", "describe_classification", "describe_phase2_lr", "describe_verdicts", "reader_of", "run",
            "readings", "verdicts", "claim_mhd_near_baseline", "claim_ed", "claim_phase2", "CLAIMS",
            "PAPER_MHD_GAP", "PAPER_ED_GAP", "ED_GAP_BAND", "PAPER_EXACT_MATCH", "PHASE2_TOLERANCE", "CHOICE_SEED",
            "VAL_SIZE", "TRAIN_EVAL_IMAGES", "CLASSIFICATION", "CLASSIFICATION_SUMMARY", "PHASE2_LR", "STEP_TIME",
@@ -309,7 +309,7 @@ def describe_phase2_lr(lr_table: pd.DataFrame, profile_lr: float) -> str:
     return "\n".join(lines)
 
 
-def _reader(tables: dict[str, pd.DataFrame]) -> Tables:
+def reader_of(tables: dict[str, pd.DataFrame]) -> Tables:
     """``tables`` as a :data:`llcpkg.verdicts.Tables`: a missing name raises FileNotFoundError."""
     def t(name: str) -> pd.DataFrame:
         if name not in tables:
@@ -337,7 +337,7 @@ def readings(tables: dict[str, pd.DataFrame], cfg: ClassificationExperiment) -> 
     notebook 07's slopes table, absent here: "not run")."""
     return "\n".join([describe_phase2_lr(tables[PHASE2_LR], cfg.profile_phase2_lr),
                       describe_classification(tables[CLASSIFICATION_SUMMARY]),
-                      describe_verdicts(_reader(tables))])
+                      describe_verdicts(reader_of(tables))])
 
 
 # ----------------------------------------------------------------------------- claims
@@ -443,7 +443,7 @@ def claim_ed(t: Tables) -> list[dict]:
             f"{_k(g)}: MHD {pct(g[PHASE2_MHD].mean())} → ED {pct(g[PHASE2_ED].mean())}, gap {gap:.2f} points; "
             f"exact match {exact.mean:.1f}% [{exact.lo:.1f}, {exact.hi:.1f}] ({pct(g[ED_UNASSIGNED].mean())} unassigned; train "
             f"{pct(g[TRAIN_EXACT_MATCH].mean())}); ED time: {cost.interval or 'not measured'}",
-            _combine(parts)))
+            replace(_combine(parts), seeds=len(g))))  # seeds: of the accuracy parts (the cost part has runs)
     return rows
 
 

@@ -24,7 +24,7 @@ from ..decode_bench import GOAL, MET, BenchConfig, copy_bandwidth, ed_slope, goa
 from ..profiles import Profile
 from ..speed_bench import SpeedConfig
 from ..stats import ratio_interval, require_columns
-from ..verdicts import Verdict, timing_rule
+from ..verdicts import NOT_RUN, Verdict, timing_rule
 
 __all__ = ["DecodingCostExperiment", "SIZES", "DECODING_COST", "GOALS", "SPEED_GOALS", "SLOPES", "GOAL", "MET",
            "VERDICT", "INTERVAL", "FLAT_SLOPE", "TIMING_NOISE", "SLOPE_GOAL", "verdicts", "grid_runs", "cost_table",
@@ -190,14 +190,14 @@ def flat_in_L(slopes: np.ndarray | pd.Series, l_min: float, l_max: float, what: 
 def ed_flat_verdict(slopes: pd.DataFrame) -> Verdict:
     """"ED's cost is flat in L" from a :func:`slope_table`: per run, the mean slope over every code
     length and batch size measured, then :func:`flat_in_L` over the runs. A table with no rows
-    (fewer than three L) is an error: there is no slope to test."""
+    (fewer than three L, e.g. the smoke profile) is ``not run``: there is no slope to test."""
     require_columns(slopes, ["run", "k", "batch", "L min", "L max", "slope"], SLOPES)
     if not len(slopes):
-        raise ValueError(f"table {SLOPES!r} is empty: ED's slope needs at least three L")
+        return Verdict(NOT_RUN, f"ED's log-log slope needs at least three L; table {SLOPES!r} has none")
     per_run = slopes.groupby("run")["slope"].mean()  # (runs,)
     return flat_in_L(per_run.to_numpy(), slopes["L min"].min(), slopes["L max"].max(),
-                     what=f"ED's log-log slope (mean over k ∈ {sorted(slopes.k.unique())} and batch ∈ "
-                          f"{sorted(slopes.batch.unique())})")
+                     what=f"ED's log-log slope (mean over k ∈ {sorted(int(k) for k in slopes.k.unique())} and "
+                          f"batch ∈ {sorted(int(b) for b in slopes.batch.unique())})")
 
 
 def goal_verdict(values: np.ndarray | pd.Series, target: str) -> Verdict:
