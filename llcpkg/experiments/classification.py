@@ -266,8 +266,9 @@ def step_time_table(cfg: ClassificationExperiment, repeats: int = 10) -> pd.Data
 def plot_classification(summary: pd.DataFrame, profile_name: str):
     """Test accuracy of each decoder against the real-valued baseline, one group per (data set, k):
     bars at the mean over seeds with 95% intervals (a summary table, :func:`classification_summary`)."""
-    t = summary.assign(setting=summary["dataset"] + "\nk=" + summary["bits"].astype(str)
-                       + " (" + summary["seeds"].astype(str) + " seeds)")
+    n = summary["seeds"].astype(int)
+    t = summary.assign(setting=summary["dataset"] + "\nk=" + summary["bits"].astype(str) + " ("
+                       + n.astype(str) + np.where(n == 1, " seed)", " seeds)"))
     return grouped_bars(t, "setting", [BASELINE, PHASE1_MIPS, PHASE2_MHD, PHASE2_MHD_SCORE, PHASE2_ED],
                         ylabel="test accuracy", title=f"Classification with k-bit class codes ({profile_name} profile)",
                         ylim=(0, 1), summary=True)
@@ -410,8 +411,10 @@ def _combine(parts: dict[str, Verdict]) -> Verdict:
     ran = {n: p for n, p in parts.items() if p.kind != NOT_RUN}
     if v.kind != FAILS or not ran or any(p.kind == FAILS for p in ran.values()):
         return v
+    undecided = ", ".join(n for n, p in ran.items() if p.kind == INCONCLUSIVE)
     missing = ", ".join(n for n in parts if n not in ran)
-    return replace(v, verdict=f"{INCONCLUSIVE} (not run: {missing}{'; 1 seed' if v.seeds == 1 else ''})")
+    notes = ([f"inconclusive: {undecided}"] if undecided else []) + [f"not run: {missing}"] + (["1 seed"] if v.seeds == 1 else [])
+    return replace(v, verdict=f"{INCONCLUSIVE} ({'; '.join(notes)})")
 
 
 def claim_ed(t: Tables) -> list[dict]:

@@ -120,7 +120,11 @@ def test_ed_without_the_timing_table_marks_the_cost_part_not_run():
     assert _one(C.claim_ed, classification=_table())["verdict"] == "partly (not run: cost flat in L)"
     # straddling accuracy parts and no timing: inconclusive, never "does not hold"
     row = _one(C.claim_ed, classification=_table(ed_gap=(8.0, 11.5, 15.0), exact=(0.60, 0.69, 0.78)))
-    assert row["verdict"] == "inconclusive (not run: cost flat in L)"
+    assert row["verdict"] == "inconclusive (inconclusive: ED–MHD gap, exact-match rate; not run: cost flat in L)"
+    # a slopes table without slopes (the smoke profile measures two L) leaves the cost part not run too
+    empty = _slopes(()).reindex(columns=["run", "k", "batch", "L min", "L max", "points", "slope"])
+    assert _one(C.claim_ed, classification=_table(), decoding_cost_ed_slopes=empty)["verdict"] == \
+        "partly (not run: cost flat in L)"
 
 
 # ----------------------------------------------------------------------------- phase 2 reaches MIPS
