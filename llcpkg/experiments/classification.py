@@ -120,9 +120,11 @@ def validation_bundle(data: DataBundle, val_size: int, split_seed: int = SPLIT_S
     the test split is left alone. Settings are chosen on it without touching the test set."""
     labels = labels_of(data.train)  # (N,)
     rng = np.random.default_rng(split_seed)
-    share = val_size / len(labels)
-    val = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:int(round(share * (labels == c).sum()))]
-                                  for c in np.unique(labels)]))
+    share, picks = val_size / len(labels), []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        picks.append(rng.permutation(members)[:int(round(share * len(members)))])
+    val = np.sort(np.concatenate(picks))
     rest = np.setdiff1d(np.arange(len(labels)), val)
     return DataBundle(f"{data.name}-val{len(val)}", take(data.train, rest), take(data.train, val), data.class_names,
                       data.groups, data.image_shape)
