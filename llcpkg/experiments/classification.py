@@ -35,9 +35,12 @@ from . import decoding_cost as D
 
 __all__ = ["ClassificationExperiment", "classification_table", "classification_summary", "step_time_table",
            "validation_bundle", "train_view", "exact_match", "phase2_lr_table", "chosen_phase2_lrs",
+           "phase2_length_table", "plateau_index", "chosen_phase2_lengths",
+           "describe_phase2_length",
            "plot_classification", "describe_classification", "describe_phase2_lr", "describe_verdicts", "reader_of", "run",
            "readings", "verdicts", "claim_mhd_near_baseline", "claim_ed", "claim_phase2", "CLAIMS",
-           "PAPER_MHD_GAP", "PAPER_ED_GAP", "ED_GAP_BAND", "PAPER_EXACT_MATCH", "PHASE2_TOLERANCE", "CHOICE_SEED",
+           "PAPER_MHD_GAP", "PAPER_ED_GAP", "ED_GAP_BAND", "PAPER_EXACT_MATCH", "PHASE2_TOLERANCE", "CHOICE_SEED", "STOP_RISE", "PHASE2_LENGTH",
+           "PHASE2_EPOCHS",
            "VAL_SIZE", "TRAIN_EVAL_IMAGES", "CLASSIFICATION", "CLASSIFICATION_SUMMARY", "PHASE2_LR", "STEP_TIME",
            "SUMMARY_BY", "SUMMARY_VALUES", "BITS_RULE", "PAPER_RATIO", "BACKBONE", "PHASE2_LR_USED", "BASELINE",
            "PHASE1_MIPS", "PHASE1_MHD", "PHASE2_MHD", "PHASE2_MHD_SCORE", "PHASE2_ED", "ED_UNASSIGNED", "EXACT_MATCH",
@@ -55,12 +58,15 @@ PHASE2_TOLERANCE = 1.0  # points: phase-2 MHD "reaches" phase-1 MIPS when MHD �
 CHOICE_SEED = 0  # the one seed of the phase-2 lr choice (the choice does not depend on the run's seeds)
 VAL_SIZE = 5000  # validation images carved from the training split (at most a fifth of it), stratified by class
 TRAIN_EVAL_IMAGES = 10_000  # train accuracy on a fixed subset (SPLIT_SEED) of at most this many training images
+STOP_RISE = 0.01  # a longer phase 2 is chosen only while it raises the training exact-match rate by more than this
 
 # tables (results/tables/<name>.csv)
 CLASSIFICATION, CLASSIFICATION_SUMMARY = "classification", "classification_summary"
-PHASE2_LR, STEP_TIME = "classification_phase2_lr", "classification_step_time"
+PHASE2_LR, PHASE2_LENGTH = "classification_phase2_lr", "classification_phase2_length"
+STEP_TIME = "classification_step_time"
 # columns of the classification table
 BITS_RULE, PAPER_RATIO, BACKBONE, PHASE2_LR_USED = "bits rule", "paper ratio", "backbone", "phase2 lr"
+PHASE2_EPOCHS = "phase2 epochs"
 BASELINE, PHASE1_MIPS, PHASE1_MHD = "baseline", "phase1 MIPS", "phase1 MHD"
 PHASE2_MHD, PHASE2_MHD_SCORE, PHASE2_ED = "phase2 MHD", "phase2 MHD (score ties)", "phase2 ED"
 ED_UNASSIGNED, EXACT_MATCH, TIE_RATE = "ED unassigned", "exact match", "MHD tie rate"
@@ -69,7 +75,7 @@ TRAIN_PHASE2_MHD, TRAIN_EXACT_MATCH = "train phase2 MHD", "train exact match"
 # columns of the phase-2 lr table
 CHOSEN, VAL_MHD = "chosen", "val MHD"
 
-SUMMARY_BY = ["dataset", "classes", "bits", BITS_RULE, PHASE2_LR_USED, TRAIN_IMAGES]
+SUMMARY_BY = ["dataset", "classes", "bits", BITS_RULE, PHASE2_LR_USED, PHASE2_EPOCHS, TRAIN_IMAGES]
 SUMMARY_VALUES = [BASELINE, PHASE1_MIPS, PHASE1_MHD, PHASE2_MHD, PHASE2_MHD_SCORE, PHASE2_ED, ED_UNASSIGNED,
                   EXACT_MATCH, TIE_RATE, "distinct codes", "min code distance", TRAIN_BASELINE, TRAIN_PHASE1_MIPS,
                   TRAIN_PHASE2_MHD, TRAIN_EXACT_MATCH]
@@ -84,6 +90,7 @@ class ClassificationExperiment:
     bits: int | None = None  # None: k = 2·ceil(log2 L) and ceil(log2 L) (default_bits); an int: that k only
     seeds: tuple[int, ...] = (0,)  # initialisation and data order of the per-seed runs (for_profile: resolve_seeds)
     phase2_lrs: tuple[float, ...] = (0.01, 0.05, 0.1)  # phase 2's candidates on validation (the official 0.01 among them)
+    phase2_lengths: tuple[int, ...] = (1,)  # multipliers of phase 2's epochs tried on validation at the chosen lr
     val_size: int = VAL_SIZE  # validation images of the lr choice (at most a fifth of the training split)
     train_eval: int = TRAIN_EVAL_IMAGES  # training images that train accuracy is measured on
     minimum_k_every_seed: bool = False  # False: the minimum k (read by no claim) on the first seed only
@@ -152,11 +159,20 @@ def _llc_metrics(trained: Trained, data: DataBundle, device: str) -> dict[str, f
     return {**classification_metrics(out), "exact_match": exact_match(out)}
 
 
+def _phase2_configs(profile: Profile, n_train: int, seed: int, lr: float, length: int = 1) -> dict:
+    """:func:`llcpkg.pipeline.stage_configs` with phase 2 at ``lr`` for ``length`` × the profile's epochs."""
+    configs = with_phase2_lr(stage_configs(profile, n_train, seed), lr)
+    if length == 1:
+        return configs
+    return {**configs, "phase2": replace(configs["phase2"], epochs=configs["phase2"].epochs * length)}
+
+
 def _rows_of_seed(data: DataBundle, view: DataBundle, cfg: ClassificationExperiment, seed: int,
-                  phase2_lr: float) -> list[dict]:
-    """The rows of one data set at one seed: every code length of ``bits_for_seed``, phase 2 at ``phase2_lr``."""
+                  phase2_lr: float, phase2_length: int) -> list[dict]:
+    """The rows of one data set at one seed: every code length of ``bits_for_seed``, phase 2 at
+    ``phase2_lr`` for ``phase2_length`` × the profile's epochs."""
     P = cfg.profile
-    configs = with_phase2_lr(stage_configs(P, len(data.train), seed), phase2_lr)
+    configs = _phase2_configs(P, len(data.train), seed, phase2_lr, phase2_length)
     rows = []
     for rule, k in cfg.bits_for_seed(data.num_classes, seed).items():
         run = run_llc(data, P, k, seed, configs=configs)
@@ -166,7 +182,8 @@ def _rows_of_seed(data: DataBundle, view: DataBundle, cfg: ClassificationExperim
         p2, p2_train = _llc_metrics(run.phase2, data, P.device), _llc_metrics(run.phase2, view, P.device)
         rows.append({
             "dataset": data.name, "classes": data.num_classes, "bits": k, BITS_RULE: rule, BACKBONE: P.backbone,
-            PHASE2_LR_USED: phase2_lr, BASELINE: base["accuracy"], PHASE1_MIPS: p1["mips"], PHASE1_MHD: p1["mhd"],
+            PHASE2_LR_USED: phase2_lr, PHASE2_EPOCHS: configs["phase2"].epochs, BASELINE: base["accuracy"],
+            PHASE1_MIPS: p1["mips"], PHASE1_MHD: p1["mhd"],
             PHASE2_MHD: p2["mhd"], PHASE2_MHD_SCORE: p2["mhd_score"], PHASE2_ED: p2["ed"],
             ED_UNASSIGNED: p2["unassigned"], EXACT_MATCH: p2["exact_match"], TIE_RATE: p2["mhd_tie_rate"],
             "distinct codes": p2["distinct_codes"], "min code distance": p2["min_code_distance"],
@@ -176,10 +193,12 @@ def _rows_of_seed(data: DataBundle, view: DataBundle, cfg: ClassificationExperim
     return rows
 
 
-def classification_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, float]) -> pd.DataFrame:
+def classification_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, float],
+                         phase2_lengths: dict[str, int] | None = None) -> pd.DataFrame:
     """The Table-1 analogue, per seed: one row per (seed, data set, code length).
 
-    Phase 2 of data set ``d`` runs at ``phase2_lrs[d]`` (:func:`chosen_phase2_lrs`). Columns:
+    Phase 2 of data set ``d`` runs at ``phase2_lrs[d]`` (:func:`chosen_phase2_lrs`) for
+    ``phase2_lengths[d]`` × the profile's epochs (:func:`chosen_phase2_lengths`; None: ×1). Columns:
     test accuracies of the real-valued baseline, phase-1 MIPS, phase-1 MHD (instance codes
     straight after phase 1), phase-2 MHD (ties → lowest index, the official rule), phase-2 MHD
     with ties broken by the bits' scores, phase-2 ED; the share of test images ED leaves
@@ -194,7 +213,8 @@ def classification_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, fl
 
     def one_seed(seed: int) -> pd.DataFrame:
         return pd.DataFrame([row for name, data in bundles.items()
-                             for row in _rows_of_seed(data, views[name], cfg, seed, phase2_lrs[name])])
+                             for row in _rows_of_seed(data, views[name], cfg, seed, phase2_lrs[name],
+                                                      (phase2_lengths or {}).get(name, 1))])
 
     return over_seeds(one_seed, cfg.seeds)
 
@@ -202,6 +222,28 @@ def classification_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, fl
 def classification_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and 95% t-interval over seeds of every value column, per (data set, k)."""
     return summary_table(per_seed, SUMMARY_BY, SUMMARY_VALUES, CLASSIFICATION)
+
+
+def _validation(cfg: ClassificationExperiment, name: str) -> tuple[DataBundle, DataBundle, int]:
+    """Data set ``name``'s validation bundle, its train view and the headline k."""
+    data = load_bundle(name, cfg.profile)
+    val = validation_bundle(data, min(cfg.val_size, len(data.train) // 5))
+    return val, train_view(val, cfg.train_eval), code_length(data.num_classes, cfg.bits)
+
+
+def _validation_row(cfg: ClassificationExperiment, name: str, val: DataBundle, view: DataBundle, bits: int,
+                    lr: float, length: int = 1) -> dict:
+    """Baseline → phase 1 → phase 2 (at ``lr``, ``length`` × its epochs) on ``val``'s training part at
+    :data:`CHOICE_SEED`, scored on its validation part and on ``view`` (training images)."""
+    P = cfg.profile
+    configs = _phase2_configs(P, len(val.train), CHOICE_SEED, lr, length)
+    run = run_llc(val, P, bits, CHOICE_SEED, configs=configs)
+    m, m_train = _llc_metrics(run.phase2, val, P.device), _llc_metrics(run.phase2, view, P.device)
+    base = classification_metrics(llc_outputs(run.baseline, val, device=P.device))["accuracy"]
+    return {"dataset": name, "bits": bits, "phase2 lr": lr,
+            PHASE2_EPOCHS: configs["phase2"].epochs, "val images": len(val.test), "val baseline": base,
+            VAL_MHD: m["mhd"], "val MHD (score ties)": m["mhd_score"], "val ED": m["ed"],
+            "val exact match": m["exact_match"], "train exact match": m_train["exact_match"]}
 
 
 def phase2_lr_table(cfg: ClassificationExperiment) -> pd.DataFrame:
@@ -214,20 +256,9 @@ def phase2_lr_table(cfg: ClassificationExperiment) -> pd.DataFrame:
     order on a tie). One row per (data set, lr); the test split is never read."""
     P, rows = cfg.profile, []
     for name in cfg.datasets:
-        data = load_bundle(name, P)
-        bits = code_length(data.num_classes, cfg.bits)
-        val = validation_bundle(data, min(cfg.val_size, len(data.train) // 5))
-        view = train_view(val, cfg.train_eval)
-        cfgs = stage_configs(P, len(val.train), CHOICE_SEED)
-        base = None
+        val, view, bits = _validation(cfg, name)
         for lr in cfg.phase2_lrs:
-            run = run_llc(val, P, bits, CHOICE_SEED, configs=with_phase2_lr(cfgs, P.scaled_lr(lr)))
-            m, m_train = _llc_metrics(run.phase2, val, P.device), _llc_metrics(run.phase2, view, P.device)
-            base = base or classification_metrics(llc_outputs(run.baseline, val, device=P.device))["accuracy"]
-            rows.append({"dataset": name, "bits": bits, "phase2 lr": P.scaled_lr(lr),
-                         "phase2 epochs": cfgs["phase2"].epochs, "val images": len(val.test), "val baseline": base,
-                         VAL_MHD: m["mhd"], "val MHD (score ties)": m["mhd_score"], "val ED": m["ed"],
-                         "val exact match": m["exact_match"], "train exact match": m_train["exact_match"]})
+            rows.append(_validation_row(cfg, name, val, view, bits, P.scaled_lr(lr)))
     df = pd.DataFrame(rows)
     best = df.groupby("dataset", sort=False)[VAL_MHD].idxmax()  # first maximum in candidate order
     df[CHOSEN] = df.index.isin(best.to_numpy())
@@ -241,6 +272,39 @@ def chosen_phase2_lrs(lr_table: pd.DataFrame) -> dict[str, float]:
     if chosen["dataset"].duplicated().any() or set(chosen["dataset"]) != set(lr_table["dataset"]):
         raise ValueError(f"table {PHASE2_LR!r} must mark exactly one chosen lr per data set")
     return dict(zip(chosen["dataset"], chosen["phase2 lr"].astype(float)))
+
+
+def phase2_length_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, float]) -> pd.DataFrame:
+    """Phase 2's length chosen per data set on the same validation split and seed as the lr, at
+    the chosen lr: one phase 2 per multiplier of ``cfg.phase2_lengths`` of the profile's phase-2
+    epochs (×1 is the lr table's own stage, cached). ``chosen``: in increasing length, the first
+    after which the next one raises the training exact-match rate by less than :data:`STOP_RISE`
+    (phase 2 "until the training exact-match rate stops rising"), else the longest."""
+    rows = []
+    for name in cfg.datasets:
+        val, view, bits = _validation(cfg, name)
+        picked = [{**_validation_row(cfg, name, val, view, bits, phase2_lrs[name], m), "length": m}
+                  for m in sorted(cfg.phase2_lengths)]
+        stop = plateau_index([r["train exact match"] for r in picked])
+        rows += [{**r, CHOSEN: i == stop} for i, r in enumerate(picked)]
+    return pd.DataFrame(rows)
+
+
+def plateau_index(rates: list[float], min_rise: float = STOP_RISE) -> int:
+    """Index of the first of ``rates`` (in increasing training length) after which the next rises
+    by less than ``min_rise``; the last index if every step rises by at least that."""
+    return next((i for i, (a, b) in enumerate(zip(rates, rates[1:])) if b - a < min_rise), len(rates) - 1)
+
+
+def chosen_phase2_lengths(length_table: pd.DataFrame) -> dict[str, int]:
+    """The chosen multiplier of phase 2's epochs of every data set of a :func:`phase2_length_table`
+    (a multiplier, not epochs: the per-seed runs scale their own epochs, which follow their
+    training split's size)."""
+    require_columns(length_table, ["dataset", "length", CHOSEN], PHASE2_LENGTH)
+    chosen = length_table[length_table[CHOSEN]]
+    if chosen["dataset"].duplicated().any() or set(chosen["dataset"]) != set(length_table["dataset"]):
+        raise ValueError(f"table {PHASE2_LENGTH!r} must mark exactly one chosen length per data set")
+    return dict(zip(chosen["dataset"], chosen["length"].astype(int)))
 
 
 def step_time_table(cfg: ClassificationExperiment, repeats: int = 10) -> pd.DataFrame:
@@ -312,6 +376,18 @@ def describe_phase2_lr(lr_table: pd.DataFrame, profile_lr: float) -> str:
     return "\n".join(lines)
 
 
+def describe_phase2_length(length_table: pd.DataFrame) -> str:
+    """Which phase-2 length the validation split picks per data set (used by every seed's phase 2)."""
+    lines = []
+    for name, m in chosen_phase2_lengths(length_table).items():
+        g = length_table[length_table["dataset"] == name]
+        vals = ", ".join(f"×{r['length']} ({r[PHASE2_EPOCHS]} epochs): {pct(r['train exact match'])}"
+                         for _, r in g.iterrows())
+        lines.append(f"{name}: training exact-match rate by phase-2 length {vals} → phase 2 runs ×{m} on every seed "
+                     f"(longer only while the rate rises by ≥ {100 * STOP_RISE:.0f} point).")
+    return "\n".join(lines)
+
+
 def reader_of(tables: dict[str, pd.DataFrame]) -> Tables:
     """``tables`` as a :data:`llcpkg.verdicts.Tables`: a missing name raises FileNotFoundError."""
     def t(name: str) -> pd.DataFrame:
@@ -327,18 +403,21 @@ def describe_verdicts(t: Tables) -> str:
 
 
 def run(cfg: ClassificationExperiment) -> dict[str, pd.DataFrame]:
-    """Every table of the notebook, by file name (``results/tables/<name>.csv``): the lr choice
-    first, whose choice the per-seed table then uses."""
+    """Every table of the notebook, by file name (``results/tables/<name>.csv``): the lr choice,
+    then the length choice at that lr, both of which the per-seed table then uses."""
     lr_table = phase2_lr_table(cfg)
-    per_seed = classification_table(cfg, chosen_phase2_lrs(lr_table))
-    return {PHASE2_LR: lr_table, CLASSIFICATION: per_seed, CLASSIFICATION_SUMMARY: classification_summary(per_seed),
-            STEP_TIME: step_time_table(cfg)}
+    lrs = chosen_phase2_lrs(lr_table)
+    length_table = phase2_length_table(cfg, lrs)
+    per_seed = classification_table(cfg, lrs, chosen_phase2_lengths(length_table))
+    return {PHASE2_LR: lr_table, PHASE2_LENGTH: length_table, CLASSIFICATION: per_seed,
+            CLASSIFICATION_SUMMARY: classification_summary(per_seed), STEP_TIME: step_time_table(cfg)}
 
 
 def readings(tables: dict[str, pd.DataFrame], cfg: ClassificationExperiment) -> str:
     """The notebook's readings, from the tables of :func:`run` (the ED claim's cost part reads
     notebook 07's slopes table, absent here: "not run")."""
     return "\n".join([describe_phase2_lr(tables[PHASE2_LR], cfg.profile_phase2_lr),
+                      describe_phase2_length(tables[PHASE2_LENGTH]),
                       describe_classification(tables[CLASSIFICATION_SUMMARY]),
                       describe_verdicts(reader_of(tables))])
 

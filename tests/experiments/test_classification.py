@@ -187,6 +187,15 @@ def test_the_chosen_lr_is_the_best_validation_mhd_per_data_set():
         C.chosen_phase2_lrs(lr.assign(**{C.CHOSEN: True}))
 
 
+def test_phase2_grows_longer_only_while_the_training_exact_match_rate_rises():
+    assert C.plateau_index([0.50, 0.60, 0.605]) == 1  # ×2 still gained 10 points, ×4 only 0.5
+    assert C.plateau_index([0.50, 0.505]) == 0
+    assert C.plateau_index([0.50, 0.60, 0.70]) == 2  # still rising at the longest tried
+    assert C.plateau_index([0.62]) == 0
+    lengths = pd.DataFrame({"dataset": ["a", "a"], "length": [1, 2], C.CHOSEN: [False, True]})
+    assert C.chosen_phase2_lengths(lengths) == {"a": 2}
+
+
 def test_for_profile_resolves_seeds(monkeypatch):
     monkeypatch.delenv("LLC_SEEDS", raising=False)
     assert C.ClassificationExperiment.for_profile(get_profile("cpu")).seeds == (0, 1, 2)
@@ -201,7 +210,7 @@ def test_for_profile_resolves_seeds(monkeypatch):
 def test_run_chooses_phase2_lr_on_validation_and_uses_it_on_every_seed(quick_llc):
     P = replace(quick_llc, train_subset=160, test_subset=64)
     cfg = C.ClassificationExperiment.for_profile(P, datasets=["toy"], seeds=[0, 1], phase2_lrs=[0.02, 0.2],
-                                                 val_size=40)
+                                                 phase2_lengths=[1, 2], val_size=40)
     tables = C.run(cfg)
     lr = tables[C.PHASE2_LR]
     assert lr["phase2 lr"].tolist() == [0.02, 0.2] and lr[C.CHOSEN].sum() == 1
@@ -209,6 +218,10 @@ def test_run_chooses_phase2_lr_on_validation_and_uses_it_on_every_seed(quick_llc
     per_seed = tables[C.CLASSIFICATION]
     assert per_seed.columns[0] == "seed"
     assert set(per_seed[C.PHASE2_LR_USED]) == {C.chosen_phase2_lrs(lr)["toy"]}
+    length = tables[C.PHASE2_LENGTH]
+    assert length["length"].tolist() == [1, 2] and length[C.PHASE2_EPOCHS].tolist() == [1, 2]
+    assert set(length["phase2 lr"]) == set(per_seed[C.PHASE2_LR_USED])  # lengths are tried at the chosen lr
+    assert set(per_seed[C.PHASE2_EPOCHS]) == {C.chosen_phase2_lengths(length)["toy"]}  # the toy profile: 1 epoch × m
     assert sorted(zip(per_seed["seed"], per_seed[C.BITS_RULE])) == [(0, "minimum"), (0, C.PAPER_RATIO),
                                                                      (1, C.PAPER_RATIO)]
     assert (per_seed[C.TRAIN_IMAGES] == 160).all()
@@ -217,4 +230,4 @@ def test_run_chooses_phase2_lr_on_validation_and_uses_it_on_every_seed(quick_llc
     rows = C.verdicts(_reader(**tables))
     assert [r["dataset"] for r in rows] == ["toy"] * 3 and all(r["seeds"] == 2 for r in rows)
     text = C.readings(tables, cfg)
-    assert "phase 2 runs at" in text and "Train (160 images)" in text
+    assert "phase 2 runs at" in text and "phase 2 runs ×" in text and "Train (160 images)" in text
