@@ -39,7 +39,7 @@ from .cache import file_sha256
 
 __all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "subset", "split_classes", "take",
            "fingerprint", "toy_bundle", "validate_bundle", "check_labels", "shift_batch", "ShiftedTensorDataset",
-           "with_shifts", "class_holdout", "balanced_batch_shape", "class_balanced_batches"]
+           "with_shifts", "class_holdout", "balanced_batch_shape", "class_balanced_batches", "labels_of"]
 
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_CACHE = Path(os.environ.get("LLC_DATA_CACHE", Path.home() / ".cache" / "llcpkg"))
@@ -466,6 +466,11 @@ def _labels_of(ds: Dataset) -> np.ndarray:
     if hasattr(ds, "targets"):
         return np.asarray(ds.targets)
     return np.array([int(ds[i][1]) for i in range(len(ds))])
+
+
+def labels_of(ds: Dataset) -> np.ndarray:
+    """The labels (N,) of a data set, read without decoding images where its type allows."""
+    return _labels_of(ds)
 
 
 FULL_HASH_BYTES = 1 << 30  # image folders up to this size have every file's bytes hashed

@@ -107,13 +107,14 @@ def combine(parts: dict[str, Verdict]) -> Verdict:
     inconclusive; not run if none was run. A mix that includes a holding part is ``partly`` and
     names the other parts by kind: ``"partly (fails: cost flat in L)"``. A mix with no holding
     part (fails and inconclusive) does not hold, naming the inconclusive parts: no part is
-    confirmed and one is contradicted. ``seeds`` is the fewest seeds of any part.
+    confirmed and one is contradicted. Inconclusive and not-run parts alone are inconclusive, naming
+    the parts not run. ``seeds`` is the fewest seeds of any part that was run.
     """
     if not parts:
         raise ValueError("combine: no parts")
     kinds = {name: v.kind for name, v in parts.items()}
     by_kind = {k: [name for name, kk in kinds.items() if kk == k] for k in KINDS}
-    seeds = min(v.seeds for v in parts.values())
+    seeds = min((v.seeds for v in parts.values() if v.kind != NOT_RUN), default=0)
     rule = "; ".join(f"{name}: {v.rule}" for name, v in parts.items())
     interval = "; ".join(f"{name}: {v.interval}" for name, v in parts.items() if v.interval)
 
@@ -129,7 +130,9 @@ def combine(parts: dict[str, Verdict]) -> Verdict:
     others = (FAILS, PARTLY, INCONCLUSIVE, NOT_RUN)
     if by_kind[HOLDS] or by_kind[PARTLY]:
         return Verdict(_noted(PARTLY, notes_for(others) + single), rule, interval, seeds)
-    return Verdict(_noted(FAILS, notes_for((INCONCLUSIVE, NOT_RUN)) + single), rule, interval, seeds)
+    if by_kind[FAILS]:
+        return Verdict(_noted(FAILS, notes_for((INCONCLUSIVE, NOT_RUN)) + single), rule, interval, seeds)
+    return Verdict(_noted(INCONCLUSIVE, notes_for((NOT_RUN,)) + single), rule, interval, seeds)
 
 
 def adequacy_gate(verdict: Verdict, baseline: Interval | float, reference: float, what: str, source: str,

@@ -129,3 +129,10 @@ def test_as_row():
     assert v.as_row() == {"verdict": HOLDS, "rule": v.rule, "interval": "2.500 [2.000, 3.000]", "seeds": 3}
     with pytest.raises(ValueError):
         Verdict("maybe", "r").kind
+
+
+def test_combine_reads_inconclusive_and_not_run_parts_as_inconclusive():
+    inc, nr = Verdict(INCONCLUSIVE, "r", "1 [0, 2]", 3), Verdict(NOT_RUN, "r")
+    v = combine({"a": inc, "b": nr})
+    assert v.verdict == "inconclusive (not run: b)" and v.seeds == 3
+    assert combine({"a": inc, "b": Verdict(FAILS, "r", "", 3), "c": nr}).verdict == "does not hold here (inconclusive: a; not run: c)"

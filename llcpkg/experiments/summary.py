@@ -31,8 +31,10 @@ QUESTION_COLUMNS = ["question", "dataset", "answer"]
 def _q_ties(t: Tables) -> list[dict]:
     C = classification
     return [{"question": "How frequent are MHD ties, and does breaking them by bit scores help?", "dataset": r["dataset"],
-             "answer": f"k={r['bits']}: {pct(r[C.TIE_RATE])} of decisions tied; score tie-break "
-                       f"{pct(r[C.PHASE2_MHD])} → {pct(r[C.PHASE2_MHD_SCORE])}"} for _, r in t(C.CLASSIFICATION).iterrows()]
+             "answer": f"k={r['bits']}: {pct(r[C.TIE_RATE + ' mean'])} of decisions tied; score tie-break "
+                       f"{pct(r[C.PHASE2_MHD + ' mean'])} → {pct(r[C.PHASE2_MHD_SCORE + ' mean'])} "
+                       f"(means over {r['seeds']} seed{'s' * (r['seeds'] != 1)})"}
+            for _, r in t(C.CLASSIFICATION_SUMMARY).iterrows()]
 
 
 def _q_cost(t: Tables) -> list[dict]:

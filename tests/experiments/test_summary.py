@@ -9,10 +9,14 @@ from llcpkg.results import write_table
 from llcpkg.verdicts import FAILS, HOLDS, NOT_RUN, PARTLY
 
 
-def _classification(tmp_path, baseline, mips, mhd1, mhd2, ed):
-    rows = [{"dataset": "toy", "classes": 10, "bits": 8, "bits rule": "paper ratio", "baseline": baseline,
-             "phase1 MIPS": mips, "phase1 MHD": mhd1, "phase2 MHD": mhd2, "phase2 MHD (score ties)": mhd2,
-             "phase2 ED": ed, "ED unassigned": 0.1, "MHD tie rate": 0.05, "distinct codes": 10, "min code distance": 2}]
+def _classification(tmp_path, baseline, mips, mhd1, mhd2, ed, seeds=(0, 1, 2)):
+    """A per-seed classification table, the same values on every seed (a zero-width interval)."""
+    rows = [{"seed": s, "dataset": "toy", "classes": 10, "bits": 8, "bits rule": "paper ratio", "backbone": "smallcnn",
+             "phase2 lr": 0.1, "baseline": baseline, "phase1 MIPS": mips, "phase1 MHD": mhd1, "phase2 MHD": mhd2,
+             "phase2 MHD (score ties)": mhd2, "phase2 ED": ed, "ED unassigned": 0.1, "exact match": ed,
+             "MHD tie rate": 0.05, "distinct codes": 10, "min code distance": 2, "train images": 100,
+             "train baseline": 0.99, "train phase1 MIPS": 0.98, "train phase2 MHD": 0.97, "train exact match": 0.9}
+            for s in seeds]
     write_table(pd.DataFrame(rows), classification.CLASSIFICATION, tmp_path)
 
 
@@ -24,17 +28,19 @@ def _verdicts(tmp_path) -> dict:
 def test_mhd_gap_rule(tmp_path):
     _classification(tmp_path, 0.90, 0.90, 0.80, 0.88, 0.85)  # gap 2.0 points ≤ 2.4
     assert _verdicts(tmp_path)["LLC MHD is close to the real-valued baseline"] == HOLDS
-    _classification(tmp_path, 0.90, 0.90, 0.80, 0.86, 0.85)  # gap 4.0
-    assert _verdicts(tmp_path)["LLC MHD is close to the real-valued baseline"] == PARTLY
+    _classification(tmp_path, 0.90, 0.90, 0.80, 0.86, 0.85)  # gap 4.0 (was "partly": one rule now, at most 2.4)
+    assert _verdicts(tmp_path)["LLC MHD is close to the real-valued baseline"] == FAILS
     _classification(tmp_path, 0.90, 0.90, 0.80, 0.80, 0.75)  # gap 10.0
     assert _verdicts(tmp_path)["LLC MHD is close to the real-valued baseline"] == FAILS
 
 
 def test_phase2_rule_and_missing_tables(tmp_path):
-    _classification(tmp_path, 0.90, 0.91, 0.80, 0.85, 0.80)  # phase 2 helps but stays below MIPS
+    _classification(tmp_path, 0.90, 0.91, 0.80, 0.85, 0.80)  # MHD 6 points below MIPS: beyond the 1-point tolerance
     claims, _ = scoreboard(tmp_path)
     v = dict(zip(claims["claim"], claims["verdict"]))
-    assert v["After phase 2, MHD matches or beats phase-1 MIPS"] == PARTLY
+    assert v["After phase 2, MHD matches or beats phase-1 MIPS"] == FAILS
+    _classification(tmp_path, 0.90, 0.91, 0.80, 0.905, 0.80)  # 0.5 points below MIPS: within it
+    assert _verdicts(tmp_path)["After phase 2, MHD matches or beats phase-1 MIPS"] == HOLDS
     assert (claims["verdict"] == "not run").sum() >= 5  # retrieval, OOD, taxonomy, compression... absent
 
 
@@ -83,8 +89,9 @@ def test_a_family_reports_only_its_own_claims(tmp_path):
     _classification(tmp_path, 0.90, 0.90, 0.80, 0.88, 0.85)
     t = table_reader(tmp_path)
     claims = classification.verdicts(t)
-    # gap 2 points ≤ 2.4; ED ≤ MHD (cost not measured: not counted); MHD 0.88 < MIPS − 0.5 points but > phase-1 MHD
-    assert [r["verdict"] for r in claims] == [HOLDS, HOLDS, PARTLY]
+    # gap 2 points ≤ 2.4; ED 3 points below MHD and 85% exactly on their codes, cost not measured;
+    # MHD 2 points below MIPS: beyond the 1-point tolerance
+    assert [r["verdict"] for r in claims] == [HOLDS, f"{PARTLY} (not run: cost flat in L)", FAILS]
     assert all(r["verdict"] == NOT_RUN for r in compression.verdicts(t))
 
 
