@@ -55,6 +55,7 @@ from ..stats import paired_interval, require_columns, seed_interval
 from ..train import (LOSSES, TrainConfig, Trained, data_id, fit, predict, run_stage, set_seed, train_phase1,
                      train_phase2)
 from ..verdicts import Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine, pct
+from .classification import standard_configs
 
 __all__ = ["AblationsExperiment", "FeatureConfig", "feature_config", "feature_bundle", "feature_model",
            "fit_codes_on_features", "decoder_metrics", "sweep_bits", "ecc_name", "frozen_rows", "length_sweep_table",
@@ -275,8 +276,9 @@ def warm_codebook(codes: np.ndarray, like: torch.Tensor) -> np.ndarray:
 def warm_run(data: DataBundle, profile: Profile, bits: int, seed: int, codes: np.ndarray, baseline: Trained) -> LLCRun:
     """Phase 1 from the baseline's backbone and the warm codebook ``codes`` (L, k) (magnitudes of
     the random start, :func:`warm_codebook`), the projector at its default initialisation (no
-    least-squares start), then phase 2; each stage cached, with the profile's stage configs."""
-    cfgs = stage_configs(profile, len(data.train), seed)
+    least-squares start), then phase 2; each stage cached, with the standard runs' stage configs
+    (:func:`llcpkg.experiments.classification.standard_configs`), so only the codebook differs."""
+    cfgs = standard_configs(profile, data, seed)
     warm = warm_codebook(codes, initial_codebook(profile, data, bits, seed))
     p1 = train_phase1(data, profile.model_config("llc", bits), cfgs["phase1"], profile.cache_dir,
                       warm_start=baseline, codebook=warm, ls_projector=False)
@@ -726,7 +728,8 @@ def setup(cfg: AblationsExperiment) -> AblationsSetup:
     s = AblationsSetup(bundles, {name: default_bits(d.num_classes) for name, d in bundles.items()})
     for seed in cfg.seeds:  # the first seed: both default lengths (ball table, ties); later ones: the paper's k only
         ks = {n: list(s.ks[n].values()) if seed == cfg.seeds[0] else [s.paper_k(n)] for n in bundles}
-        runs = {(n, k): run_llc(d, P, k, seed) for n, d in bundles.items() for k in ks[n]}
+        runs = {(n, k): run_llc(d, P, k, seed, configs=standard_configs(P, d, seed)) for n, d in bundles.items()
+                for k in ks[n]}
         base = {n: runs[n, s.paper_k(n)].baseline for n in bundles}
         feats = {n: feature_bundle(base[n], d, P.device) for n, d in bundles.items()}
         acc = {n: {"test": _head_accuracy(base[n].model.head, feats[n].test),
@@ -736,8 +739,9 @@ def setup(cfg: AblationsExperiment) -> AblationsSetup:
 
 
 def phase2_lr(cfg: AblationsExperiment, s: AblationsSetup) -> float:
-    """Phase 2's peak learning rate in the stage configs of the first data set (profile.phase2_lr)."""
-    return stage_configs(cfg.profile, len(s.bundles[cfg.datasets[0]].train), cfg.seeds[0])["phase2"].lr
+    """Phase 2's peak learning rate of the standard runs of the first data set (chosen on validation,
+    :func:`llcpkg.experiments.classification.phase2_lr_of`)."""
+    return standard_configs(cfg.profile, s.bundles[cfg.datasets[0]], cfg.seeds[0])["phase2"].lr
 
 
 def seed_lengths(cfg: AblationsExperiment, num_classes: int, seed: int) -> list[int]:
@@ -814,7 +818,7 @@ def balls_table(cfg: AblationsExperiment, s: AblationsSetup) -> pd.DataFrame:
         data = s.bundles[n]
         models = [r.phase2]
         if k == s.paper_k(n):
-            models.append(grouped_phase2(r.phase1, data, stage_configs(P, len(data.train), seed)["phase2"], P.cache_dir))
+            models.append(grouped_phase2(r.phase1, data, standard_configs(P, data, seed)["phase2"], P.cache_dir))
         frames += [grouped_ball_table(m, data, P.device).assign(setting=f"{n} k={k}") for m in models]
     return pd.concat(frames, ignore_index=True)
 

@@ -40,6 +40,7 @@ from ..seeds import SEED, over_seeds, resolve_seeds, summary_name, summary_table
 from ..stats import Interval, paired_interval, require_columns
 from ..train import Trained
 from ..verdicts import INCONCLUSIVE, Rule, Tables, Verdict, at_least, claim_row, collect, combine
+from .classification import standard_configs
 
 __all__ = ["AdequacyExperiment", "llc_row", "trend_table", "trend_summary", "factors_table", "plot_trend",
            "describe_trend", "describe_factors", "gap_change", "claim_gap_not_length", "run", "readings", "verdicts",
@@ -144,7 +145,7 @@ def llc_row(run: LLCRun, data: DataBundle, device: str = "cpu") -> dict[str, flo
 def _trend_one_seed(cfg: AdequacyExperiment, data: DataBundle, seed: int) -> pd.DataFrame:
     P = cfg.profile
     bits = code_length(data.num_classes, cfg.bits)
-    base_cfgs = stage_configs(P, len(data.train), seed)  # = notebook 01's (run_llc's default): same cache keys
+    base_cfgs = standard_configs(P, data, seed)  # = notebook 01's headline configs: same cache keys
     rows = []
     for factor in cfg.lengths:
         cfgs = scaled_configs(base_cfgs, factor)

@@ -11,6 +11,7 @@ on the baseline reaching its adequacy reference (:mod:`llcpkg.references`) where
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,7 +34,7 @@ from ..train import LOSSES, Trained, iterate_batches
 from ..verdicts import FAILS, INCONCLUSIVE, NOT_RUN, Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine, pct, within
 from . import decoding_cost as D
 
-__all__ = ["ClassificationExperiment", "classification_table", "classification_summary", "step_time_table",
+__all__ = ["phase2_lr_of", "standard_configs", "ClassificationExperiment", "classification_table", "classification_summary", "step_time_table",
            "validation_bundle", "train_view", "exact_match", "phase2_lr_table", "chosen_phase2_lrs",
            "phase2_length_table", "plateau_index", "chosen_phase2_lengths",
            "describe_phase2_length",
@@ -272,6 +273,21 @@ def chosen_phase2_lrs(lr_table: pd.DataFrame) -> dict[str, float]:
     if chosen["dataset"].duplicated().any() or set(chosen["dataset"]) != set(lr_table["dataset"]):
         raise ValueError(f"table {PHASE2_LR!r} must mark exactly one chosen lr per data set")
     return dict(zip(chosen["dataset"], chosen["phase2 lr"].astype(float)))
+
+
+@functools.lru_cache(maxsize=None)
+def phase2_lr_of(profile: Profile, dataset: str) -> float:
+    """The phase-2 learning rate chosen for ``dataset`` on its validation split (:func:`phase2_lr_table`
+    with the default candidates; its stages are cached, so after notebook 01 this only evaluates).
+    The one home of that choice: every experiment that reuses notebook 01's runs reads it here."""
+    cfg = ClassificationExperiment.for_profile(profile, datasets=[dataset])
+    return chosen_phase2_lrs(phase2_lr_table(cfg))[dataset]
+
+
+def standard_configs(profile: Profile, data: DataBundle, seed: int) -> dict:
+    """Notebook 01's stage configs for ``data`` at ``seed``: :func:`llcpkg.pipeline.stage_configs` with
+    phase 2 at :func:`phase2_lr_of` (the same cache keys as notebook 01's headline runs)."""
+    return _phase2_configs(profile, len(data.train), seed, phase2_lr_of(profile, data.name))
 
 
 def phase2_length_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, float]) -> pd.DataFrame:

@@ -127,7 +127,10 @@ def test_run_adequacy_end_to_end_on_toy(quick_llc, monkeypatch):
     trained = []
     real = train._train_stage
     monkeypatch.setattr(train, "_train_stage", lambda *a, **k: trained.append(a[0]) or real(*a, **k))
-    run_llc(load_bundle("toy", P), P, 4, 0)  # notebook 01's stages at ×1: all cached by the trend
+    from llcpkg.experiments.classification import standard_configs
+
+    toy = load_bundle("toy", P)
+    run_llc(toy, P, 4, 0, configs=standard_configs(P, toy, 0))  # notebook 01's stages at ×1: all cached by the trend
     assert trained == []
 
 
