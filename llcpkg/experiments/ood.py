@@ -160,7 +160,7 @@ def plot_f1_vs_samples(summary: pd.DataFrame, reference: str = REFERENCE_DETECTO
             ax.axhline(r[m], color="k", ls="--", label=f"{reference} (no tuning)")
             ax.axhspan(r[lo], r[hi], color="k", alpha=0.1)
         ax.set_xscale("log")
-        ax.set_xlabel("tuning samples n (n OOD + n in-distribution, weighted to the test prevalence)")
+        ax.set_xlabel("tuning samples n (n OOD + n ID, weighted to the test prevalence)")
         ax.set_ylabel("test F1 (OOD positive)")
         ax.set_title(f"{oset}: F1 vs tuning samples ({int(t['seeds'].iloc[0])} runs, 95% interval)")
         ax.set_ylim(0, 1)
