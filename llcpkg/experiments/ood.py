@@ -26,14 +26,14 @@ from ..codebooks import code_length
 from ..data import NORMALISATION, DataBundle, load_dataset, subset, take
 from ..detectors import (ACCEPT, AUROC, F1_ID, F1_OOD, ID_ACCURACY, DetectorScores, OODSplit, create_scorer,
                          draw_class_sets, evaluate_detector, ood_split, samples_to_match, score_pools)
-from ..pipeline import SPLIT_SEED, load_bundle, run_llc
+from ..pipeline import SPLIT_SEED, load_bundle, run_llc, stage_configs
 from ..profiles import Profile
 from ..references import REFERENCES, gate
 from ..seeds import SEED, resolve_seeds, summary_name
 from ..stats import paired_interval, require_columns, seed_interval, summarise_seeds
 from ..verdicts import Rule, Tables, at_least, claim_row, collect, pct
 
-__all__ = ["OODExperiment", "OODConfig", "OODResult", "run_ood", "plot_f1_vs_samples", "plot_distance_histogram",
+__all__ = ["OODExperiment", "OODConfig", "OODResult", "run_ood", "split_configs", "far_pools", "k_sweep", "plot_f1_vs_samples", "plot_distance_histogram",
            "plot_k_sweep", "describe_ood", "describe_run", "describe_k_sweep", "run_all", "tables", "run", "OOD",
            "OOD_SUMMARY", "MATCH", "K_SWEEP", "F1_FLAG_ALL", "BASELINE_ACC", "NEAR", "FAR", "SPLIT", "HELD_OUT",
            "OOD_SET", "TOLERANCE", "CLAIMS", "verdicts"]
@@ -50,6 +50,7 @@ BASELINE_ACC = "baseline accuracy"  # the real-valued baseline's in-distribution
 NEAR, FAR = "held-out classes", "omniglot (far)"  # the OOD sets
 TOLERANCE = 0.01  # "as well as": LLC-ED's F1 at most this far below tuned MSP's (F1 units)
 REFERENCE_DETECTOR, BASELINE_DETECTOR = "llc_ed", "msp"  # the claim's two sides
+PRESET_FIELDS = ("n_splits", "k_sweep")  # OODExperiment fields with a per-profile preset
 SUMMARY_VALUES = [F1_OOD, F1_ID, ACCEPT, ID_ACCURACY, AUROC, BASELINE_ACC]  # per-run columns summarised
 
 
@@ -66,6 +67,7 @@ class OODConfig:
     n_tune: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)  # OOD (and ID) samples for tuning
     repeats: int = 5  # draws of the tuning samples per n
     far: str | None = "omniglot"  # a far-OOD data set scored against the same models (None: none)
+    full_set_epochs: bool = False  # True: the epochs the full data set gets; False: the profile's rule for the split's size
     scorer_kw: dict[str, dict] = field(default_factory=dict)  # per-detector settings, e.g. {"odin": {"epsilon": 0}}
 
 
@@ -102,6 +104,16 @@ def _detector_scores(name: str, fixed: float | None, pools: dict, out: str) -> D
                           pools[f"{out}test_out"][1], pools["test_in"][0], pools["test_in"][2])
 
 
+def split_configs(cfg: OODConfig, bundle: DataBundle, split: OODSplit, profile: Profile) -> dict:
+    """The stages' TrainConfigs of a split's run: ``pipeline.stage_configs`` at ``cfg.seed``, with the
+    epochs the profile's rule gives the split's size (default: a 39k-image split of 60k gets
+    round(60/39) = 2× the profile's epochs from ``profiles.scaled_epochs``) or, with
+    ``cfg.full_set_epochs``, those it gives the full data set (half as many steps: cheaper, but
+    it trains the baseline less)."""
+    n_epochs = len(bundle.train) if cfg.full_set_epochs else len(split.ind.train)  # the size the epoch rule scales for
+    return stage_configs(profile, n_epochs, cfg.seed)
+
+
 def run_ood(cfg: OODConfig, profile: Profile) -> OODResult:
     """Load the data set for ``profile``, split it (SPLIT_SEED), train (cached) baseline and LLC on
     the in-distribution classes with ``run_llc`` at ``cfg.seed``, score every detector once per model
@@ -109,7 +121,7 @@ def run_ood(cfg: OODConfig, profile: Profile) -> OODResult:
     bundle = load_bundle(cfg.dataset, profile)
     split = ood_split(bundle, list(cfg.held_out), cfg.val_size, SPLIT_SEED)
     bits = code_length(split.ind.num_classes, cfg.bits)
-    run = run_llc(split.ind, profile, bits, cfg.seed)
+    run = run_llc(split.ind, profile, bits, cfg.seed, configs=split_configs(cfg, bundle, split, profile))
     models = {"baseline": run.baseline.model, "llc": run.phase2.model}
     pools = {"val_in": split.val_in, "val_out": split.val_out, "test_in": split.ind.test, "test_out": split.test_out}
     sets = {NEAR: ""}
@@ -232,14 +244,16 @@ class OODExperiment:
     repeats: int = 5  # draws of the tuning samples per n
     odin: dict | None = None  # ODIN settings (temperature, epsilon); None: the scorer's defaults
     val_size: int | float = 3000  # in-distribution train images kept aside for tuning
+    full_set_epochs: bool = False  # True: every stage gets the full data set's epochs (half, for a 39k split); False: the profile's rule
 
     @classmethod
     def for_profile(cls, profile: Profile, seeds=None, **params) -> "OODExperiment":
-        """The notebook's parameters (lists become tuples; None keeps the default) on ``profile``;
+        """The notebook's parameters (lists become tuples; None for a preset field keeps the profile's) on ``profile``;
         ``seeds`` resolved by :func:`llcpkg.seeds.resolve_seeds`. smoke: 2 splits and k ∈ {6, 8} (CI)."""
         presets = {"smoke": dict(n_splits=2, k_sweep=(6, 8))}
+        given = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         kw = {**presets.get(profile.name, {}),
-              **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items() if v is not None}}
+              **{k: v for k, v in given.items() if not (v is None and k in PRESET_FIELDS)}}
         return cls(profile, resolve_seeds(profile, seeds), **kw)
 
     def splits(self, num_classes: int = 10) -> list[tuple[int, ...]]:
@@ -256,6 +270,7 @@ class OODExperiment:
         return OODConfig(self.dataset, self.splits(_num_classes(self.dataset, self.profile))[i], self.seed_of(i),
                          bits or self.bits,
                          val_size=self.val_size, n_tune=tuple(self.n_tune), repeats=self.repeats, far=self.far,
+                         full_set_epochs=self.full_set_epochs,
                          scorer_kw={"odin": dict(self.odin)} if self.odin else {}, **kw)
 
 

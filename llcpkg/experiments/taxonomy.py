@@ -25,7 +25,7 @@ from ..data import subset
 from ..decode import signs_to_bits
 from ..hierarchy import code_tree, codebook_agreement, instance_code_stats, radius_distribution, random_scores, SCORES
 from ..metrics import llc_outputs
-from ..pipeline import SPLIT_SEED, load_bundle, run_llc
+from ..pipeline import SPLIT_SEED, load_bundle, run_llc, stage_configs, with_phase2_lr
 from ..profiles import Profile
 from ..references import REFERENCES, gate
 from ..seeds import SEED, over_seeds, resolve_seeds, summary_name, summary_table
@@ -65,20 +65,24 @@ class TaxonomyResult:
 
 def run_taxonomy(name: str, profile: Profile, seed: int = 0, bits: int | None = None, n_perm: int = 1000,
                  n_random: int = 100, cca_samples: int | None = 10_000, rand: pd.DataFrame | None = None,
-                 instance: bool = True) -> TaxonomyResult:
+                 instance: bool = True, phase2_lr: float | None = None) -> TaxonomyResult:
     """Reuse (or train) the cached LLC run of ``pipeline.run_llc`` on data set ``name`` at
     k = ``bits`` (default: 2·ceil(log2 L), the run notebook 01 caches) and ``seed``, and measure
     its class codes against the data set's groups, beside SVD codes (from the baseline's classifier
     weights) and CCA codes (from its features of at most ``cca_samples`` training images, drawn
     with SPLIT_SEED). ``rand``: :func:`llcpkg.hierarchy.random_scores`, shared across seeds.
     ``instance``: also describe the phase-2 instance codes of the test split (trains or loads
-    phase 2; without it only the baseline and phase 1 are needed)."""
+    phase 2; without it only the baseline and phase 1 are needed). ``phase2_lr``: phase 2's peak
+    learning rate (e.g. the one notebook 01 chose for this data set, so its cached phase 2 is reused;
+    None: the profile's)."""
     data = load_bundle(name, profile)
     groups = data.class_to_group()
     if groups is None:
         raise ValueError(f"{name} has no known class groups to compare the code tree with")
     k = code_length(data.num_classes, bits)
-    run = run_llc(data, profile, k, seed, until="phase2" if instance else "phase1")
+    configs = stage_configs(profile, len(data.train), seed)
+    configs = with_phase2_lr(configs, phase2_lr) if phase2_lr is not None else configs
+    run = run_llc(data, profile, k, seed, until="phase2" if instance else "phase1", configs=configs)
     base = llc_outputs(run.baseline, data, "test", device=profile.device)
     train_feats = llc_outputs(run.baseline, subset(data, cca_samples, None, SPLIT_SEED), "train", device=profile.device)
     L = data.num_classes
@@ -233,6 +237,7 @@ class TaxonomyExperiment:
     datasets: tuple[str, ...] = ("fashion_mnist", "omniglot")  # data sets with known class groups
     n_perm: int = 1000  # group permutations for each p-value
     n_random: int = 100  # random codebooks of the same size, the "random codes" reference (drawn once)
+    phase2_lr: dict[str, float] | None = None  # data set → phase 2's lr of notebook 01's runs (None: the profile's)
 
     @classmethod
     def for_profile(cls, profile: Profile, seeds=None, **params) -> "TaxonomyExperiment":
@@ -250,8 +255,9 @@ def run_all(cfg: TaxonomyExperiment) -> dict[str, dict[int, TaxonomyResult]]:
         data = load_bundle(name, cfg.profile)
         L = data.num_classes
         rand = random_scores(L, code_length(L), data.class_to_group(), cfg.n_random, RANDOM_SEED)
-        out[name] = {seed: run_taxonomy(name, cfg.profile, seed=seed, n_perm=cfg.n_perm, rand=rand, instance=i == 0)
-                     for i, seed in enumerate(cfg.seeds)}
+        lr = (cfg.phase2_lr or {}).get(name)
+        out[name] = {seed: run_taxonomy(name, cfg.profile, seed=seed, n_perm=cfg.n_perm, rand=rand, instance=i == 0,
+                                        phase2_lr=lr) for i, seed in enumerate(cfg.seeds)}
     return out
 
 

@@ -43,6 +43,21 @@ def test_experiment_resolves_seeds_and_draws_fixed_splits():
     assert ood.OODExperiment.for_profile(get_profile("cpu"), seeds=[4]).splits(10) == sets  # not the run seed
     smoke = ood.OODExperiment.for_profile(get_profile("smoke"))
     assert (smoke.seeds, smoke.n_splits, smoke.k_sweep) == ((0,), 2, (6, 8))
+    none = ood.OODExperiment.for_profile(get_profile("smoke"), n_splits=None, k_sweep=None, far=None)
+    assert (none.n_splits, none.k_sweep, none.far) == (2, (6, 8), None)  # None: the preset, but far=None is "no far set"
+
+
+def test_split_configs_take_the_full_sets_epochs_or_the_splits():
+    from llcpkg.data import toy_bundle
+    from llcpkg.detectors import ood_split
+
+    P = replace(get_profile("cpu"), epoch_reference=200)
+    b = toy_bundle(n_train=160, n_test=40, num_classes=4)
+    sp = ood_split(b, [3], val_size=30)  # 120 − 30 = 90 training images: round(200 / 90) = 2× the epochs
+    full = ood.split_configs(ood.OODConfig("toy", (3,), full_set_epochs=True), b, sp, P)
+    own = ood.split_configs(ood.OODConfig("toy", (3,)), b, sp, P)  # the default: the profile's rule for the split
+    assert full["baseline"].epochs == P.baseline_epochs and own["baseline"].epochs == 2 * P.baseline_epochs
+    assert own["phase2"].epochs == 2 * P.phase2_epochs
 
 
 # ----------------------------------------------------------------------------- the claim rule
