@@ -37,8 +37,8 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from .cache import file_sha256
 
-__all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "subset", "split_classes", "take",
-           "fingerprint", "toy_bundle", "validate_bundle", "check_labels", "shift_batch", "ShiftedTensorDataset",
+__all__ = ["DataBundle", "load_dataset", "DATASETS", "FASHION_MNIST_GROUPS", "NORMALISATION", "subset", "split_classes",
+           "take", "fingerprint", "toy_bundle", "validate_bundle", "check_labels", "shift_batch", "ShiftedTensorDataset",
            "with_shifts", "class_holdout", "balanced_batch_shape", "class_balanced_batches", "labels_of"]
 
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -131,6 +131,7 @@ def _download_failed(what: str, err: Exception, hint: str) -> FileNotFoundError:
 _FMNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
                  "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 _FMNIST_MEAN, _FMNIST_STD = 0.2860, 0.3530
+NORMALISATION = {"fashion_mnist": (_FMNIST_MEAN, _FMNIST_STD)}  # (mean, std) of [0, 1] pixels a set is standardised with
 
 
 _FMNIST_FIX = ("reinstall it (`apt-get install --reinstall dataset-fashion-mnist`) or set LLC_FMNIST_ROOT to a "
@@ -260,16 +261,20 @@ def _read_omniglot(root: Path, size: int, check: bool) -> tuple[np.ndarray, np.n
 
 
 def load_omniglot(root: str | Path | None = None, download: bool = False, size: int = 28,
-                  test_drawers: tuple[int, ...] = (16, 17, 18, 19, 20), check: bool = True) -> DataBundle:
+                  test_drawers: tuple[int, ...] = (16, 17, 18, 19, 20), check: bool = True,
+                  normalise: tuple[float, float] | None = None) -> DataBundle:
     """The Omniglot subset: 242 characters of 8 alphabets, 20 drawers each, resized to ``size``².
 
     Split by drawer (default: drawers 1–15 train, 16–20 test), so every class is in both
     splits. Classes are ``"Alphabet/characterNN"`` sorted; ``groups`` maps alphabet → classes.
+    ``normalise``: the (mean, std) of [0, 1] pixels to standardise with (e.g.
+    ``NORMALISATION["fashion_mnist"]``, to feed Omniglot to a Fashion-MNIST model as far OOD);
+    None: Omniglot's own.
     """
     base = _omniglot_root(root, download)
     images, labels, drawers, names = _read_omniglot(base, size, check)
     is_test = np.isin(drawers, test_drawers)
-    mean, std = images.mean() / 255.0, images.std() / 255.0
+    mean, std = normalise or (images.mean() / 255.0, images.std() / 255.0)
     train = _to_tensor_dataset(images[~is_test], labels[~is_test], mean, std)
     test = _to_tensor_dataset(images[is_test], labels[is_test], mean, std)
     groups: dict[str, list[int]] = {}

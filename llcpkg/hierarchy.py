@@ -37,7 +37,7 @@ from sklearn.metrics import adjusted_rand_score
 from .codebooks import build_codebook, to_bits
 from .decode import hamming_distances
 
-__all__ = ["code_tree", "hierarchy_distance", "agreement_scores", "agreement_pvalues", "codebook_agreement",
+__all__ = ["code_tree", "hierarchy_distance", "agreement_scores", "agreement_pvalues", "random_scores", "codebook_agreement",
            "instance_code_stats", "radius_distribution", "SCORES", "TESTED"]
 
 SCORES = ("within", "across", "gap", "spearman tree", "spearman codes", "ARI")
@@ -111,10 +111,21 @@ def agreement_pvalues(codes: np.ndarray, groups: np.ndarray, n_perm: int = 1000,
     return {f"p {key}": (1 + hits[key]) / (1 + n_perm) for key in TESTED}
 
 
+def random_scores(L: int, k: int, groups: np.ndarray, n_random: int = 100, seed: int = 0,
+                  method: str = "average") -> pd.DataFrame:
+    """:func:`agreement_scores` of ``n_random`` random (L, k) codebooks
+    (``build_codebook("random", seed=seed + 1 + i)``), one row each: the no-structure reference."""
+    groups = np.asarray(groups)
+    return pd.DataFrame([agreement_scores(to_bits(build_codebook("random", L, k, seed=seed + 1 + i)), groups, method)
+                         for i in range(n_random)])
+
+
 def codebook_agreement(codebooks: dict[str, np.ndarray], groups: np.ndarray, n_perm: int = 1000,
-                       n_random: int = 100, seed: int = 0, method: str = "average") -> pd.DataFrame:
+                       n_random: int = 100, seed: int = 0, method: str = "average",
+                       rand: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per codebook ({0, 1} or ±1, (L, k)) plus a ``random (mean of n)`` row averaging
-    ``n_random`` random codebooks of the same (L, k) (``build_codebook("random", seed=seed + 1 + i)``).
+    ``n_random`` random codebooks of the same (L, k) (:func:`random_scores` with ``seed``; or
+    ``rand``, its result computed once and shared, e.g. by the runs of several seeds).
 
     Columns: codebook, the ``SCORES``, ``p <score>`` (permutation p-value of each ``TESTED``
     score) and ``p ARI vs random`` / ``p spearman tree vs random``: (1 + number of random
@@ -123,16 +134,15 @@ def codebook_agreement(codebooks: dict[str, np.ndarray], groups: np.ndarray, n_p
     groups = np.asarray(groups)
     bits = {n: (to_bits(c) if np.asarray(c).min() < 0 else np.asarray(c, np.uint8)) for n, c in codebooks.items()}
     L, k = next(iter(bits.values())).shape
-    rand = pd.DataFrame([agreement_scores(to_bits(build_codebook("random", L, k, seed=seed + 1 + i)), groups, method)
-                         for i in range(n_random)])
+    rand = random_scores(L, k, groups, n_random, seed, method) if rand is None else rand
     rows = []
     for name, c in bits.items():
         s = agreement_scores(c, groups, method)
         row = {"codebook": name, **s, **agreement_pvalues(c, groups, n_perm, seed, method)}
         for key in ("ARI", "spearman tree"):
-            row[f"p {key} vs random"] = (1 + int((rand[key] >= s[key] - 1e-12).sum())) / (1 + n_random)
+            row[f"p {key} vs random"] = (1 + int((rand[key] >= s[key] - 1e-12).sum())) / (1 + len(rand))
         rows.append(row)
-    rows.append({"codebook": f"random (mean of {n_random})", **rand.mean().to_dict()})
+    rows.append({"codebook": f"random (mean of {len(rand)})", **rand.mean().to_dict()})
     return pd.DataFrame(rows)
 
 

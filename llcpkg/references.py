@@ -100,7 +100,7 @@ def reference(key: str, tables: Tables | None = None) -> Reference:
     ref = REFERENCES[key]
     if isinstance(ref, LongerRun):
         if tables is None:
-            raise ValueError(f"reference {key!r} is read from our longer run ({ref.table}): pass tables=")
+            raise LookupError(f"reference {key!r} is read from our longer run ({ref.table}): no tables given")
         return ref.resolve(tables)
     return ref
 

@@ -127,7 +127,7 @@ def test_the_omniglot_reference_is_the_longest_runs_mean_baseline():
     ref = reference("smallcnn/omniglot", tables.__getitem__)
     assert ref.value == pytest.approx(0.91) and ref.threshold == pytest.approx(0.89)
     assert "epochs factor = 4" in ref.source and "3 run(s)" in ref.source
-    with pytest.raises(ValueError, match="tables="):
+    with pytest.raises(LookupError, match="no tables given"):
         reference("smallcnn/omniglot")
 
 

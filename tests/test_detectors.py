@@ -9,8 +9,9 @@ from torch import nn
 from llcpkg.data import split_classes, toy_bundle
 from llcpkg.models import Classifier, LinearHead, LLCHead
 from llcpkg.detectors import (
-    SCORERS, DetectorScores, best_f1_threshold, choose_held_out, create_scorer, evaluate_detector,
-    fpr_at_tpr, ood_auroc, ood_f1, ood_split, samples_to_match, score_dataset,
+    ACCEPT, AUROC, F1_ID, F1_OOD, FPR95, ID_ACCURACY, SCORERS, DetectorScores, best_f1_threshold, choose_held_out,
+    create_scorer, draw_class_sets, evaluate_detector, fpr_at_tpr, ood_auroc, ood_f1, ood_split, samples_to_match,
+    score_dataset, score_pools,
 )
 from llcpkg.profiles import get_profile
 
@@ -113,8 +114,10 @@ def test_ed_detector_on_hand_made_codes():
     row = evaluate_detector(s, [10]).iloc[0]
     # flagged: the 111 image (ID, FP) and the 110 image (OOD, TP): F1 = 2/(2 + 1); accepted and right: 2 of 3
     # (the 111 image's MHD guess is right, but ED rejected it)
-    assert row["n_tune"] == 0 and row["F1 mean"] == pytest.approx(2 / 3)
-    assert row["id_accuracy mean"] == pytest.approx(2 / 3)
+    assert row["n_tune"] == 0 and row[F1_OOD] == pytest.approx(2 / 3)
+    assert row[ID_ACCURACY] == pytest.approx(2 / 3)
+    # ID positive: accepted = predicted ID: 2 ID accepted (TP), 1 ID rejected (FN), 0 OOD accepted: 4 / (4 + 1)
+    assert row[F1_ID] == pytest.approx(4 / 5) and row[ACCEPT] == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize("name", list(SCORERS))
@@ -141,10 +144,10 @@ def test_tuned_detector_on_separable_scores_is_perfect():
                        np.zeros(30, int), np.zeros(30, int))
     t = evaluate_detector(s, [10, 30, 100], repeats=3)
     assert t["n_tune"].tolist() == [10, 30]  # 100 > the validation pools: skipped
-    assert (t["F1 mean"] == 1).all() and (t["AUROC"] == 1).all() and (t["FPR@95TPR"] == 0).all()
-    assert (t["id_accuracy mean"] == 1).all()
+    assert (t[F1_OOD] == 1).all() and (t[F1_ID] == 1).all() and (t[AUROC] == 1).all() and (t[FPR95] == 0).all()
+    assert (t[ID_ACCURACY] == 1).all() and (t[ACCEPT] == 1).all()
     table = t.assign(dataset="d")
-    ref = table.iloc[:1].assign(detector="llc_ed", n_tune=0, **{"F1 mean": 0.9})
+    ref = table.iloc[:1].assign(detector="llc_ed", n_tune=0, **{F1_OOD: 0.9})
     m = samples_to_match(pd.concat([ref, table]))
     assert m["n to match"].tolist() == [10]
 
@@ -162,3 +165,43 @@ def test_ood_split_pools_are_disjoint_and_named():
     assert set(sp.test_out.tensors[1].tolist()) <= {1, 3}
     assert "holdout1,3" in sp.ind.name and sp.ind.num_classes == 2
     assert choose_held_out(b, 2, seed=0) == choose_held_out(b, 2, seed=0)
+
+
+def test_weighted_threshold_tunes_for_the_prevalence():
+    # ID scores 0.1, 0.5; OOD 0.4, 0.9. Unweighted: flag >= 0.4 (TP 2, FP 1: F1 0.8) beats >= 0.9 (F1 2/3).
+    y, sc = np.array([False, False, True, True]), np.array([0.1, 0.5, 0.4, 0.9])
+    assert best_f1_threshold(y, sc) == pytest.approx(0.25)
+    # ID weighted 4 (an OOD share of 1/5): >= 0.4 has FP weight 4: F1 = 4 / (4 + 4) = 0.5 < >= 0.9's 2/3
+    assert best_f1_threshold(y, sc, np.array([4.0, 4.0, 1.0, 1.0])) == pytest.approx(0.7)
+
+
+def test_evaluate_detector_weights_in_distribution_by_the_test_prevalence():
+    # val: ID 0.1 and 0.5, OOD 0.4 and 0.9 (as above); test OOD share 1/5 -> ID weight 4 -> threshold 0.7
+    s = DetectorScores("msp", None, np.array([0.1, 0.5]), np.array([0.4, 0.9]), np.array([0.1, 0.2, 0.6, 0.8]),
+                       np.array([0.95]), np.zeros(4, int), np.zeros(4, int))
+    row = evaluate_detector(s, [2], repeats=1).iloc[0]
+    assert row["threshold"] == pytest.approx(0.7) and row["test OOD share"] == pytest.approx(0.2)
+    assert row[ACCEPT] == pytest.approx(3 / 4)  # 0.8 rejected
+
+
+def test_score_pools_equals_score_dataset_for_every_scorer():
+    torch.manual_seed(0)
+    data = toy_bundle(n_train=8, n_test=12, num_classes=3, seed=1)
+    pools = {"a": data.test, "b": data.train}
+    for kind, head in (("baseline", LinearHead(8, 3)), ("llc", LLCHead(8, 3, 4))):
+        model = Classifier(nn.Sequential(nn.Flatten(), nn.Linear(64, 8)), head)
+        scorers = {n: create_scorer(n) for n, c in SCORERS.items() if c.model_kind == kind}
+        got = score_pools(scorers, model, pools, batch_size=5)
+        for name, sc in scorers.items():
+            for pool, ds in pools.items():
+                for a, b in zip(got[name][pool], score_dataset(sc, model, ds, batch_size=5)):
+                    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_draw_class_sets_distinct_sorted_and_fixed():
+    sets = draw_class_sets(10, 3, 5, seed=0)
+    assert len(set(sets)) == 5 and all(list(s) == sorted(s) and len(s) == 3 for s in sets)
+    assert sets == draw_class_sets(10, 3, 5, seed=0) and sets != draw_class_sets(10, 3, 5, seed=1)
+    assert len(draw_class_sets(4, 2, 6)) == 6  # every pair of 4
+    with pytest.raises(ValueError, match="only 6 sets"):
+        draw_class_sets(4, 2, 7)
