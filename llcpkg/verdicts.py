@@ -14,12 +14,13 @@ as if it had an interval. A rule called with ``min_seeds=k`` reads fewer than k 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from .stats import Interval, seed_interval
 
 __all__ = ["HOLDS", "FAILS", "INCONCLUSIVE", "PARTLY", "NOT_RUN", "KINDS", "Verdict", "at_least", "at_most",
-           "within", "combine", "adequacy_gate", "timing_rule", "Tables", "Rule", "collect", "pct", "claim_row",
+           "within", "combine", "adequacy_gate", "timing_rule", "Tables", "Rule", "collect", "pct", "claim_row", "reader",
            "CLAIM_COLUMNS"]
 
 HOLDS, FAILS, INCONCLUSIVE, PARTLY, NOT_RUN = "holds", "does not hold here", "inconclusive", "partly", "not run"
@@ -183,6 +184,24 @@ Tables = Callable[[str], Any]  # table name -> its DataFrame; raises FileNotFoun
 Rule = Callable[[Tables], list[dict]]  # the claims rows (CLAIM_COLUMNS) of one claim
 
 CLAIM_COLUMNS = ["claim", "paper", "dataset", "ours", "verdict", "seeds", "interval", "rule"]  # claims.csv
+
+
+def reader(tables: dict[str, Any], results_dir: str | Path | None = None) -> Tables:
+    """``tables`` (name → DataFrame, e.g. a notebook's own) as :data:`Tables`; a name not there is read
+    from ``results_dir/tables`` when given (e.g. another notebook's table a reference reads), and is
+    otherwise ``FileNotFoundError``, which rules read as "not run" (never a KeyError: that means a
+    missing column)."""
+    def t(name: str) -> Any:
+        if name in tables:
+            return tables[name]
+        if results_dir is not None:
+            from .results import read_table
+            try:
+                return read_table(name, results_dir)
+            except FileNotFoundError:
+                pass
+        raise FileNotFoundError(f"no table {name}.csv")
+    return t
 
 
 def pct(x: float) -> str:

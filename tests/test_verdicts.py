@@ -136,3 +136,19 @@ def test_combine_reads_inconclusive_and_not_run_parts_as_inconclusive():
     v = combine({"a": inc, "b": nr})
     assert v.verdict == "inconclusive (not run: b)" and v.seeds == 3
     assert combine({"a": inc, "b": Verdict(FAILS, "r", "", 3), "c": nr}).verdict == "does not hold here (inconclusive: a; not run: c)"
+
+
+def test_reader_reads_its_tables_then_the_results_folder_else_file_not_found(tmp_path):
+    import pandas as pd
+
+    from llcpkg.results import write_table
+    from llcpkg.verdicts import reader
+
+    own = pd.DataFrame({"a": [1]})
+    write_table(pd.DataFrame({"b": [2]}), "other", tmp_path)
+    t = reader({"mine": own}, tmp_path)
+    assert t("mine") is own and t("other")["b"].tolist() == [2]
+    with pytest.raises(FileNotFoundError, match="no table absent.csv"):
+        t("absent")
+    with pytest.raises(FileNotFoundError):
+        reader({"mine": own})("other")

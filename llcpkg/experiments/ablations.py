@@ -54,7 +54,7 @@ from ..seeds import SEED, over_seeds, resolve_seeds, summary_table
 from ..stats import paired_interval, require_columns, seed_interval
 from ..train import (LOSSES, TrainConfig, Trained, data_id, fit, predict, run_stage, set_seed, train_phase1,
                      train_phase2)
-from ..verdicts import Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine, pct
+from ..verdicts import Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine, pct, reader
 from .classification import standard_configs
 
 __all__ = ["AblationsExperiment", "FeatureConfig", "feature_config", "feature_bundle", "feature_model",
@@ -588,7 +588,7 @@ def _pct(x: float) -> str:
 def _claim_lines(rule: Rule, name: str, df: pd.DataFrame) -> list[str]:
     """The claim rows of ``rule`` on the in-memory per-seed table ``df`` (named ``name``), as text."""
     return [f"  verdict [{r['dataset']}]: {r['verdict']} — {r['ours']} (interval: {r['interval']})"
-            for r in rule(lambda t: df if t == name else pd.DataFrame())]
+            for r in rule(reader({name: df}))]
 
 
 def describe_codebooks(per_seed: pd.DataFrame) -> str:

@@ -31,14 +31,15 @@ from ..seeds import SEED, over_seeds, resolve_seeds, summary_table
 from ..stats import Interval, paired_interval, require_columns, seed_interval
 from ..timing import train_step_seconds
 from ..train import LOSSES, Trained, iterate_batches
-from ..verdicts import FAILS, INCONCLUSIVE, NOT_RUN, Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine, pct, within
+from ..verdicts import (FAILS, INCONCLUSIVE, NOT_RUN, Rule, Tables, Verdict, at_least, at_most, claim_row, collect,
+                        combine, pct, reader, within)
 from . import decoding_cost as D
 
 __all__ = ["phase2_lr_of", "standard_configs", "ClassificationExperiment", "classification_table", "classification_summary", "step_time_table",
            "validation_bundle", "train_view", "exact_match", "phase2_lr_table", "chosen_phase2_lrs",
            "phase2_length_table", "plateau_index", "chosen_phase2_lengths",
            "describe_phase2_length",
-           "plot_classification", "describe_classification", "describe_phase2_lr", "describe_verdicts", "reader_of", "run",
+           "plot_classification", "describe_classification", "describe_phase2_lr", "describe_verdicts", "run",
            "readings", "verdicts", "claim_mhd_near_baseline", "claim_ed", "claim_phase2", "CLAIMS",
            "PAPER_MHD_GAP", "PAPER_ED_GAP", "ED_GAP_BAND", "PAPER_EXACT_MATCH", "PHASE2_TOLERANCE", "CHOICE_SEED", "STOP_RISE", "PHASE2_LENGTH",
            "PHASE2_EPOCHS",
@@ -404,15 +405,6 @@ def describe_phase2_length(length_table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def reader_of(tables: dict[str, pd.DataFrame]) -> Tables:
-    """``tables`` as a :data:`llcpkg.verdicts.Tables`: a missing name raises FileNotFoundError."""
-    def t(name: str) -> pd.DataFrame:
-        if name not in tables:
-            raise FileNotFoundError(f"no table {name!r}")
-        return tables[name]
-    return t
-
-
 def describe_verdicts(t: Tables) -> str:
     """One line per claims row of :func:`verdicts` (the same rules as the scoreboard)."""
     return "\n".join(f"- {r['claim']} ({r['dataset']}): {r['verdict']}. {r['ours']}" for r in verdicts(t))
@@ -435,7 +427,7 @@ def readings(tables: dict[str, pd.DataFrame], cfg: ClassificationExperiment) -> 
     return "\n".join([describe_phase2_lr(tables[PHASE2_LR], cfg.profile_phase2_lr),
                       describe_phase2_length(tables[PHASE2_LENGTH]),
                       describe_classification(tables[CLASSIFICATION_SUMMARY]),
-                      describe_verdicts(reader_of(tables))])
+                      describe_verdicts(reader(tables, cfg.profile.results_dir))])
 
 
 # ----------------------------------------------------------------------------- claims

@@ -40,7 +40,7 @@ from ..seeds import SEED, over_seeds, resolve_seeds, summary_table
 from ..stats import Interval, paired_interval, require_columns, seed_interval
 from ..timing import median_seconds
 from ..train import TrainConfig, Trained, data_id, predict, run_stage, set_seed, stage_key, train_baseline
-from ..verdicts import Rule, Tables, Verdict, at_least, claim_row, collect, combine
+from ..verdicts import Rule, Tables, Verdict, at_least, claim_row, collect, combine, reader
 
 __all__ = ["RetrievalSetup", "budget_epochs", "Method", "RETRIEVAL_METHODS", "METHOD_NAMES", "train_method", "few_bits", "cutoff_for",
            "query_subset", "method_plan", "seed_tables", "query_time_table", "plot_curves", "plot_map",
@@ -399,9 +399,10 @@ def plot_curves(curves: pd.DataFrame, dataset: str, x: str = "recall", y: str = 
     return fig
 
 
-def describe_retrieval(tables: dict[str, pd.DataFrame]) -> str:
+def describe_retrieval(tables: dict[str, pd.DataFrame], results_dir=None) -> str:
     """Plain-language reading of a run's tables: each method's mAP@R (mean and 95% interval over
-    seeds) and each claim's verdict by the rules of :data:`CLAIMS` (the same thresholds)."""
+    seeds) and each claim's verdict by the rules of :data:`CLAIMS` (the same thresholds); tables not
+    in ``tables`` (an adequacy reference's) are read from ``results_dir`` when given."""
     summary = tables[RETRIEVAL_SUMMARY]
     lines = []
     for name, d in summary.groupby("dataset", sort=False):
@@ -409,7 +410,7 @@ def describe_retrieval(tables: dict[str, pd.DataFrame]) -> str:
         lines.append(f"{name} (mAP@{R}, {int(d['seeds'].max())} seed(s), few bits = {few_bits(int(d[CLASSES].iloc[0]))}):")
         for _, r in d.iterrows():
             lines.append(f"  {_label(r)}: {r[f'{MAP_AT_R} mean']:.3f} [{r[f'{MAP_AT_R} lo']:.3f}, {r[f'{MAP_AT_R} hi']:.3f}]")
-    for row in verdicts(tables.__getitem__):
+    for row in verdicts(reader(tables, results_dir)):
         lines.append(f"{row['claim']} ({row['dataset']}): {row['verdict']}. {row['ours']}")
     return "\n".join(lines)
 
