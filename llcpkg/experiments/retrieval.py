@@ -40,7 +40,7 @@ from ..seeds import SEED, over_seeds, resolve_seeds, summary_table
 from ..stats import Interval, paired_interval, require_columns, seed_interval
 from ..timing import median_seconds
 from ..train import TrainConfig, Trained, data_id, predict, run_stage, set_seed, stage_key, train_baseline
-from ..verdicts import Rule, Tables, Verdict, at_least, claim_row, collect, combine, reader
+from ..verdicts import NOT_RUN, Rule, Tables, Verdict, at_least, claim_row, collect, combine, reader
 
 __all__ = ["RetrievalSetup", "budget_epochs", "Method", "RETRIEVAL_METHODS", "METHOD_NAMES", "train_method", "few_bits", "cutoff_for",
            "query_subset", "method_plan", "seed_tables", "query_time_table", "plot_curves", "plot_map",
@@ -458,6 +458,11 @@ def _groups(t: Tables):
         yield name, g, int(g[R_COL].iloc[0]), few_bits(int(g[CLASSES].iloc[0]))
 
 
+def _not_run(what: str) -> Verdict:
+    """The verdict of a claim (or part) whose method is missing from the table: ``not run``, saying which."""
+    return Verdict(NOT_RUN, f"{what} not in table {RETRIEVAL!r}")
+
+
 def claim_hashnet(t: Tables) -> list[dict]:
     """Two parts, each holding if the paired interval over seeds of LLC − HashNet-16 in mAP@R lies
     above :data:`BEAT_MARGIN`: LLC at :func:`few_bits`, and LLC at 16 bits; combined (partly names
@@ -468,15 +473,15 @@ def claim_hashnet(t: Tables) -> list[dict]:
         parts, ours = {}, []
         for k in dict.fromkeys((few, HASHNET_BITS)):
             llc = _scores(g, "llc", k)
-            if hn.empty or llc.empty:
-                continue
             part = f"LLC {k} bits vs HashNet {HASHNET_BITS}"
+            if hn.empty or llc.empty:  # a method missing from the table: the part says so, never dropped
+                parts[part] = _not_run(f"LLC at {k} bits or HashNet at {HASHNET_BITS} bits")
+                continue
             parts[part], iv = _diff(llc, hn, BEAT_MARGIN, f"LLC {k} bits − HashNet {HASHNET_BITS} bits (mAP@{R})")
             ours.append(f"LLC {k} bits {llc.mean():.3f} − HashNet {hn.mean():.3f} = {iv:+.3f}")
-        if parts:
-            rows.append(claim_row(CLAIM_HASHNET, "ImageNet-100, mAP@1000: 10-bit LLC ≈ 2 points and 16-bit LLC ≈ 15 "
-                                  "points above 16-bit HashNet", name, f"mAP@{R}: " + "; ".join(ours),
-                                  _gated(combine(parts), g, name, t)))
+        rows.append(claim_row(CLAIM_HASHNET, "ImageNet-100, mAP@1000: 10-bit LLC ≈ 2 points and 16-bit LLC ≈ 15 "
+                              "points above 16-bit HashNet", name, f"mAP@{R}: " + "; ".join(ours),
+                              _gated(combine(parts), g, name, t)))
     return rows
 
 
@@ -487,6 +492,7 @@ def claim_greedyhash(t: Tables) -> list[dict]:
     for name, g, R, _ in _groups(t):
         llc, gh = _scores(g, "llc", HASHNET_BITS), _scores(g, "greedyhash", HASHNET_BITS)
         if llc.empty or gh.empty:
+            rows.append(claim_row(CLAIM_GREEDYHASH, "", name, "", _not_run(f"LLC or GreedyHash at {HASHNET_BITS} bits")))
             continue
         v, iv = _diff(llc, gh, -MATCH_TOL, f"LLC − GreedyHash at {HASHNET_BITS} bits (mAP@{R})")
         rows.append(claim_row(CLAIM_GREEDYHASH, "ImageNet-100: GreedyHash is the stronger deep-hashing baseline", name,
@@ -502,6 +508,7 @@ def claim_real(t: Tables) -> list[dict]:
     for name, g, R, few in _groups(t):
         llc, real = _scores(g, "llc", few), _scores(g, "real", dims=few)
         if llc.empty or real.empty:
+            rows.append(claim_row(CLAIM_REAL, "", name, "", _not_run(f"LLC at {few} bits or the {few}-dim real embedding")))
             continue
         v, iv = _diff(llc, real, -MATCH_TOL, f"LLC {few} bits − real {few}-dim embedding (mAP@{R})")
         rows.append(claim_row(CLAIM_REAL, "ImageNet-100: 10-bit LLC as accurate as 10-dim real representations", name,

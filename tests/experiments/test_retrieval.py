@@ -128,3 +128,15 @@ def test_a_missing_column_fails_loudly_and_a_missing_table_is_not_run():
         RT.verdicts(lambda name: df)
     missing = RT.verdicts(_missing)
     assert [r["verdict"] for r in missing] == [NOT_RUN] * len(RT.CLAIMS)
+
+
+def test_a_method_missing_from_the_table_is_not_run_never_dropped():
+    full = _tables(UP, UP)(RT.RETRIEVAL)
+
+    def without(method):
+        kept = full[full[RT.METHOD] != RT.METHOD_NAMES[method]]
+        return lambda name: kept if name == RT.RETRIEVAL else _missing(name)
+
+    assert _verdict(RT.claim_greedyhash, without("greedyhash")) == NOT_RUN
+    assert _verdict(RT.claim_real, without("real")) == NOT_RUN
+    assert _verdict(RT.claim_hashnet, without("hashnet")) == NOT_RUN
