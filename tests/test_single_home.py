@@ -78,6 +78,17 @@ def _constants() -> set[str]:
     return values
 
 
+def _constant_names(value: str) -> list[str]:
+    """Names of the experiment modules' exported constants whose value is ``value``."""
+    import importlib
+    import pkgutil
+
+    import llcpkg.experiments as E
+
+    modules = [importlib.import_module(f"llcpkg.experiments.{i.name}") for i in pkgutil.iter_modules(E.__path__)]
+    return sorted({n for m in modules for n in getattr(m, "__all__", []) if getattr(m, n) == value})
+
+
 def _table_names() -> set[str]:
     """Names of the committed result tables (``results/tables/<name>.csv``) the experiment modules define as constants."""
     return {v for v in _constants() if (ROOT / "results" / "tables" / f"{v}.csv").exists()}
@@ -92,6 +103,9 @@ def test_table_names_are_used_only_through_their_constants():
         # a table named by its literal in the library: read, looked up, or keyed in a run's result
         used = _hits(rf"(read_table\(|\bt\(|tables\[){q}|{q}\s*:\s*\w+_table\(")
         defined = _hits(rf"^[A-Z0-9_, ]+=.*{q}")
+        if not defined and name.endswith("_summary"):  # <table>_summary is defined as summary_name(<TABLE>)
+            consts = _constant_names(name.removesuffix("_summary"))
+            defined = _hits(rf"^[A-Z0-9_]+ = summary_name\({consts[0]}\)") if len(consts) == 1 else []
         assert used == [] and len(defined) == 1 and defined[0].startswith("llcpkg/experiments/"), (name, used, defined)
 
 
