@@ -64,29 +64,25 @@ def test_the_library_never_imports_the_experiments():
     assert [n for n, t in lib.items() if rx.search(t)] == []
 
 
-def _constants() -> set[str]:
-    """Every string constant the experiment modules export (table and column names among them)."""
-    import importlib
-    import pkgutil
-
-    import llcpkg.experiments as E
-
-    values = set()
-    for info in pkgutil.iter_modules(E.__path__):
-        m = importlib.import_module(f"llcpkg.experiments.{info.name}")
-        values |= {v for v in (getattr(m, n) for n in getattr(m, "__all__", [])) if isinstance(v, str)}
-    return values
-
-
-def _constant_names(value: str) -> list[str]:
-    """Names of the experiment modules' exported constants whose value is ``value``."""
+def _exports() -> dict[str, object]:
+    """Every constant the experiment modules export, by name (``__all__``)."""
     import importlib
     import pkgutil
 
     import llcpkg.experiments as E
 
     modules = [importlib.import_module(f"llcpkg.experiments.{i.name}") for i in pkgutil.iter_modules(E.__path__)]
-    return sorted({n for m in modules for n in getattr(m, "__all__", []) if getattr(m, n) == value})
+    return {f"{m.__name__}.{n}": getattr(m, n) for m in modules for n in getattr(m, "__all__", [])}
+
+
+def _constants() -> set[str]:
+    """Every string constant the experiment modules export (table and column names among them)."""
+    return {v for v in _exports().values() if isinstance(v, str)}
+
+
+def _constant_names(value: str) -> list[str]:
+    """Names (without their module) of the exported constants whose value is ``value``."""
+    return sorted({k.rsplit(".", 1)[1] for k, v in _exports().items() if isinstance(v, str) and v == value})
 
 
 def _table_names() -> set[str]:
