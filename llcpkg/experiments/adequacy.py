@@ -20,26 +20,40 @@ Two studies, both on the cheapest data set where the classification claims fail 
   on validation is marked ``chosen``). The goal (issue #17): MIPS within :data:`MIPS_GOAL` points of
   the baseline, MHD within :data:`MHD_GOAL`.
 
+- **Every negative verdict's trend** (:func:`claim_trend_table`, issue #16 item 4): each claim that
+  does not hold here, on the cheapest data set where it fails, followed over the same epoch factors
+  with the claim's own quantity and bound (:class:`TrendMeasure`, the constants of the claim's
+  module): the ED, phase-2, tie and taxonomy measures from the Omniglot trend runs above
+  (:data:`CLASSIFICATION_TRENDS`, no training of their own), the retrieval comparisons with every
+  method's budget after the shared baseline scaled (:data:`RETRIEVAL_TRENDS`), and the OOD
+  comparison on the first held-out splits of notebook 04 with every stage scaled
+  (:func:`ood_trend_rows`). :func:`trend_coverage` lists, for notebook 99, every negative verdict
+  beside its trend or the reason it has none (:data:`NO_TREND`).
+
 The one claim (:data:`CLAIMS`) is a check of our setup, not of the paper: "the Omniglot gap is
 not an artefact of training length" (:func:`claim_gap_not_length`).
 """
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from ..codebooks import code_length
 from ..data import DataBundle, class_holdout, with_shifts
+from ..hierarchy import agreement_scores
 from ..metrics import classification_metrics, llc_outputs
 from ..pipeline import SPLIT_SEED, LLCRun, load_bundle, run_llc, scaled_configs, stage_configs, with_phase2_lr
 from ..plots import summary_lines
 from ..profiles import Profile
 from ..seeds import SEED, over_seeds, resolve_seeds, summary_name, summary_table
-from ..stats import Interval, paired_interval, require_columns
+from ..stats import Interval, paired_interval, require_columns, seed_interval, summarise_seeds
 from ..train import Trained
-from ..verdicts import INCONCLUSIVE, Rule, Tables, Verdict, at_least, claim_row, collect, combine
+from ..verdicts import FAILS, INCONCLUSIVE, Rule, Tables, Verdict, at_least, claim_row, collect, combine
+from . import ablations, classification, compression, ood, retrieval, taxonomy
 from .classification import standard_configs
 
 __all__ = ["AdequacyExperiment", "llc_row", "trend_table", "trend_summary", "factors_table", "plot_trend",
@@ -48,7 +62,11 @@ __all__ = ["AdequacyExperiment", "llc_row", "trend_table", "trend_summary", "fac
            "BASELINE_TRAIN", "MIPS", "MIPS_TRAIN", "MHD", "MHD_TRAIN", "ED", "ED_TRAIN", "UNASSIGNED", "GAP_MIPS",
            "GAP_MHD", "GAP_ED", "GAPS", "TREND_VALUES", "MIPS_GOAL", "MHD_GOAL", "LENGTH_TOLERANCE", "FACTOR_NAMES",
            "REFERENCE", "AUGMENTATION", "FEATURES", "WIDTH", "SCRATCH", "PHASE2_LONGER", "wide_width",
-           "wide_features", "open_questions"]
+           "wide_features", "open_questions", "TIE_RATE", "TREE_EFFECT", "TrendMeasure", "CLASSIFICATION_TRENDS",
+           "RETRIEVAL_TRENDS", "NO_TREND", "RUNS_PART", "RETRIEVAL_PART", "OOD_PART", "CLAIM_FAMILIES", "CLAIM_TREND", "CLAIM_TREND_SUMMARY", "MEASURE", "BOUND",
+           "ABOVE", "RUN", "VALUE", "classification_trend_rows", "retrieval_trend_rows", "ood_trend_rows",
+           "claim_trend_table", "claim_trend_summary", "claim_trend_change", "plot_claim_trend", "describe_claim_trend",
+           "trend_coverage"]
 
 MIPS_GOAL = 5.0  # issue #17's goal: phase-1 MIPS within this many points of the baseline
 MHD_GOAL = 10.0  # and phase-2 MHD within this many
@@ -67,14 +85,20 @@ MIPS, MIPS_TRAIN = "phase1 MIPS", "phase1 MIPS train"
 MHD, MHD_TRAIN = "phase2 MHD", "phase2 MHD train"
 ED, ED_TRAIN = "phase2 ED", "phase2 ED train"  # ED on the training split: the exact-match rate
 UNASSIGNED = "ED unassigned"
+TIE_RATE = "MHD tie rate"  # share of test images with several nearest class codes (phase 2)
+TREE_EFFECT = "code tree spearman"  # taxonomy.EFFECT of the phase-1 class codes against the data set's groups
 GAP_MIPS, GAP_MHD, GAP_ED = "gap MIPS", "gap MHD", "gap ED"  # baseline − decoder, accuracy points
 GAPS = {MIPS: GAP_MIPS, MHD: GAP_MHD, ED: GAP_ED}
 TREND_VALUES = [BASELINE_TRAIN, BASELINE, MIPS_TRAIN, MIPS, MHD_TRAIN, MHD, ED_TRAIN, ED, UNASSIGNED,
-                GAP_MIPS, GAP_MHD, GAP_ED]  # the summarised columns of the trend
+                GAP_MIPS, GAP_MHD, GAP_ED, TIE_RATE, TREE_EFFECT]  # the summarised columns of the trend
 # the factors of the validation study (rows of adequacy_factors)
 REFERENCE, AUGMENTATION, FEATURES, WIDTH, SCRATCH, PHASE2_LONGER = (
     "reference", "augmentation", "features", "width", "phase 1 from scratch", "phase 2 longer")
 FACTOR_NAMES = (AUGMENTATION, FEATURES, WIDTH, SCRATCH, PHASE2_LONGER)
+# the trend's parts (AdequacyExperiment.claim_trends): the measures of the Omniglot trend runs (classification,
+# ED, phase 2, ties, taxonomy), the retrieval methods' comparisons, the OOD detectors' comparison
+RUNS_PART, RETRIEVAL_PART, OOD_PART = "omniglot runs", "retrieval methods", "ood detectors"
+CLAIM_FAMILIES = (RUNS_PART, RETRIEVAL_PART, OOD_PART)
 
 
 def wide_width(num_classes: int) -> int:
@@ -106,6 +130,8 @@ class AdequacyExperiment:
     feature_dim: int | None = None  # the FEATURES factor's d (last layer only); None: wide_features(L)
     phase2_factor: int = 4  # PHASE2_LONGER: phase 2's epochs × this
     phase2_lrs: tuple[float, ...] = (0.01, 0.1)  # PHASE2_LONGER's candidate peak lrs (the official 0.01, ours 0.1)
+    claim_trends: tuple[str, ...] = CLAIM_FAMILIES  # the negative verdicts' trends (claim_trend_table), of CLAIM_FAMILIES
+    ood_splits: int = 3  # held-out splits of notebook 04 in the OOD trend (the first ones, at their seeds)
 
     @classmethod
     def for_profile(cls, profile: Profile, seeds=None, **params) -> "AdequacyExperiment":
@@ -120,6 +146,9 @@ class AdequacyExperiment:
         unknown = set(self.factors) - set(FACTOR_NAMES)
         if unknown:
             raise ValueError(f"unknown factor(s) {sorted(unknown)}; choose from {FACTOR_NAMES}")
+        unknown = set(self.claim_trends) - set(CLAIM_FAMILIES)
+        if unknown:
+            raise ValueError(f"unknown claim trend(s) {sorted(unknown)}; choose from {CLAIM_FAMILIES}")
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -129,15 +158,20 @@ def _metrics(trained: Trained, data: DataBundle, split: str, device: str) -> dic
 
 def llc_row(run: LLCRun, data: DataBundle, device: str = "cpu") -> dict[str, float]:
     """Train and evaluation-split accuracies of a finished run (shares), its ED unassigned share and
-    the gaps to the baseline in points (:data:`GAPS`). ``data.test`` is the evaluation split (the
+    the gaps to the baseline in points (:data:`GAPS`), the MHD tie rate and, where the data set has
+    class groups, :data:`TREE_EFFECT` of the phase-1 class codes (NaN otherwise). ``data.test`` is the evaluation split (the
     test split, or a validation split of :func:`llcpkg.data.class_holdout`)."""
     base = {s: _metrics(run.baseline, data, s, device)["accuracy"] for s in ("train", "test")}
     p1 = {s: _metrics(run.phase1, data, s, device) for s in ("train", "test")}
     p2 = {s: _metrics(run.phase2, data, s, device) for s in ("train", "test")}
     row = {BASELINE_TRAIN: base["train"], BASELINE: base["test"], MIPS_TRAIN: p1["train"]["mips"],
            MIPS: p1["test"]["mips"], MHD_TRAIN: p2["train"]["mhd"], MHD: p2["test"]["mhd"],
-           ED_TRAIN: p2["train"]["ed"], ED: p2["test"]["ed"], UNASSIGNED: p2["test"]["unassigned"]}
+           ED_TRAIN: p2["train"]["ed"], ED: p2["test"]["ed"], UNASSIGNED: p2["test"]["unassigned"],
+           TIE_RATE: p2["test"]["mhd_tie_rate"]}
     row.update({gap: 100 * (row[BASELINE] - row[col]) for col, gap in GAPS.items()})
+    groups = data.class_to_group()
+    codes = (run.phase1.model.head.class_codes().detach().cpu().numpy() > 0).astype("uint8")
+    row[TREE_EFFECT] = math.nan if groups is None else agreement_scores(codes, groups)[taxonomy.EFFECT]
     return row
 
 
@@ -292,16 +326,249 @@ def describe_factors(factors: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- every negative verdict's trend
+@dataclass(frozen=True)
+class TrendMeasure:
+    """One quantity of a claim that does not hold, followed over training length: the claim's own
+    quantity and bound (the constants of the claim's module; the rule itself stays there)."""
+
+    claim: str  # the claim's text, as in claims.csv
+    dataset: str  # as in claims.csv's dataset column (the cheapest data set where the claim fails)
+    measure: str  # what is measured, with its unit
+    bound: float  # the claim's threshold on it
+    above: bool  # True: the claim needs the measure at or above ``bound``; False: at or below
+
+
+_C, _R = classification, retrieval
+# classification-family claims, from the Omniglot trend runs (:func:`trend_table`): measure → (TrendMeasure, value of a trend row)
+CLASSIFICATION_TRENDS: dict[str, tuple] = {
+    "baseline − phase-2 MHD (points)": (_C.CLAIM_MHD, _C.PAPER_MHD_GAP, False, lambda r: r[GAP_MHD]),
+    "phase-2 MHD − ED (points)": (_C.CLAIM_ED, _C.ED_GAP_BAND[1], False, lambda r: r[GAP_ED] - r[GAP_MHD]),
+    "exact-match rate = ED accuracy (%)": (_C.CLAIM_ED, 100 * _C.PAPER_EXACT_MATCH, True, lambda r: 100 * r[ED]),
+    "phase-2 MHD − phase-1 MIPS (points)": (_C.CLAIM_PHASE2, -_C.PHASE2_TOLERANCE, True, lambda r: r[GAP_MIPS] - r[GAP_MHD]),
+    "MHD tie rate (%)": (ablations.CLAIM_TIES, 100 * ablations.TIE_RATE_MAX, False, lambda r: 100 * r[TIE_RATE]),
+    "learnt code tree's Spearman correlation with the groups": (taxonomy.CLAIM, taxonomy.EFFECT_MIN, True,
+                                                                lambda r: r[TREE_EFFECT]),
+}
+# retrieval claims: data set → [(claim, (method, k), (method, k), bound)]: mAP@R of the first minus the second
+RETRIEVAL_TRENDS: dict[str, list[tuple]] = {
+    "fashion_mnist": [(_R.CLAIM_HASHNET, ("llc", "few"), ("hashnet", _R.HASHNET_BITS), _R.BEAT_MARGIN),
+                      (_R.CLAIM_HASHNET, ("llc", _R.HASHNET_BITS), ("hashnet", _R.HASHNET_BITS), _R.BEAT_MARGIN)],
+    "omniglot": [(_R.CLAIM_GREEDYHASH, ("llc", _R.HASHNET_BITS), ("greedyhash", _R.HASHNET_BITS), -_R.MATCH_TOL),
+                 (_R.CLAIM_REAL, ("llc", "few"), ("real", "few"), -_R.MATCH_TOL)],
+}
+# claims that do not hold here and have no trend, with the reason (notebook 99's coverage table)
+NO_TREND = {compression.CLAIM_OVERHEAD: "a ratio of per-step times: training length does not enter it"}
+CLAIM_TREND = "adequacy_claim_trend"  # table: one row per measure, epoch factor and run
+CLAIM_TREND_SUMMARY = "adequacy_claim_trend_summary"  # summary_name(CLAIM_TREND), spelled out (test_single_home)
+MEASURE, BOUND, ABOVE, RUN, VALUE = "measure", "bound", "holds at or above bound", "run", "value"
+_TREND_KEYS = ["claim", "dataset", MEASURE, BOUND, ABOVE]
+
+
+def _measure_rows(m: TrendMeasure, factor: int, run: int, seed: int, value: float) -> dict:
+    return {"claim": m.claim, "dataset": m.dataset, MEASURE: m.measure, BOUND: m.bound, ABOVE: m.above,
+            LENGTH: factor, RUN: run, SEED: seed, VALUE: float(value)}
+
+
+def classification_trend_rows(trend: pd.DataFrame) -> pd.DataFrame:
+    """The classification-family measures (:data:`CLASSIFICATION_TRENDS`) of every row of the per-seed
+    ``trend`` (:func:`trend_table`): no training of its own. The taxonomy measure only where the data
+    set has groups."""
+    require_columns(trend, ["dataset", SEED, LENGTH, *TREND_VALUES], TREND)
+    rows = []
+    for _, r in trend.iterrows():
+        for measure, (claim, bound, above, value) in CLASSIFICATION_TRENDS.items():
+            v = value(r)
+            if v == v:  # NaN: the measure does not apply (no class groups)
+                rows.append(_measure_rows(TrendMeasure(claim, r["dataset"], measure, bound, above),
+                                          int(r[LENGTH]), int(r[SEED]), int(r[SEED]), v))
+    return pd.DataFrame(rows)
+
+
+def _k(k, num_classes: int) -> int:
+    return retrieval.few_bits(num_classes) if k == "few" else int(k)
+
+
+def _map_of(table: pd.DataFrame, method: str, k: int) -> float:
+    """mAP@R of ``method`` at ``k`` bits (or dims) in a :func:`retrieval.seed_tables` table."""
+    d = table[(table[retrieval.METHOD] == retrieval.METHOD_NAMES[method]) & (table[retrieval.DIMS] == k)]
+    if len(d) != 1:
+        raise IndexError(f"retrieval table has {len(d)} rows of {method} at {k}")
+    return float(d[retrieval.MAP_AT_R].iloc[0])
+
+
+def retrieval_trend_rows(cfg: "AdequacyExperiment") -> pd.DataFrame:
+    """The retrieval measures (:data:`RETRIEVAL_TRENDS`) at every epoch factor and seed: notebook 03's
+    setup (:meth:`retrieval.RetrievalSetup.for_profile`) with the budget after the shared baseline
+    × the factor (``RetrievalSetup.length``: LLC's two phases and the other methods' budget alike;
+    the baseline is notebook 01's, unchanged; ×1 is notebook 03's cached run), only the methods the
+    measures compare."""
+    base = retrieval.RetrievalSetup.for_profile(cfg.profile, seeds=cfg.seeds)
+    rows = []
+    for name, pairs in RETRIEVAL_TRENDS.items():
+        data = load_bundle(name, cfg.profile)
+        plan = list(dict.fromkeys((m, _k(k, data.num_classes)) for _, *sides, _ in pairs for m, k in sides))
+        for factor in cfg.lengths:
+            setup = replace(base, length=factor)
+            for seed in cfg.seeds:
+                table = retrieval.seed_tables([data], cfg.profile, setup, seed, methods=plan)[0]
+                R = int(table[retrieval.R_COL].iloc[0])
+                for claim, (m1, k1), (m2, k2), bound in pairs:
+                    k1, k2 = _k(k1, data.num_classes), _k(k2, data.num_classes)
+                    what = (f"{retrieval.METHOD_NAMES[m1]} {k1} − {retrieval.METHOD_NAMES[m2]} {k2} "
+                            f"{'dims' if m2 == 'real' else 'bits'} (mAP@{R})")
+                    value = _map_of(table, m1, k1) - _map_of(table, m2, k2)
+                    rows.append(_measure_rows(TrendMeasure(claim, name, what, bound, True), factor, seed, seed, value))
+    return pd.DataFrame(rows)
+
+
+def ood_trend_rows(cfg: "AdequacyExperiment") -> pd.DataFrame:
+    """The OOD claim's measure, F1(LLC-ED) − F1(MSP at the largest tuning budget), OOD positive, on
+    both OOD sets, at every epoch factor on the first ``cfg.ood_splits`` held-out splits of notebook
+    04 (their seeds; every stage × the factor; ×1 is notebook 04's cached run). One value per split."""
+    exp = ood.OODExperiment.for_profile(cfg.profile, seeds=cfg.seeds)
+    rows = []
+    for factor in cfg.lengths:
+        for i in range(min(cfg.ood_splits, exp.n_splits)):
+            run_cfg = replace(exp.config(i, detectors=(ood.REFERENCE_DETECTOR, ood.BASELINE_DETECTOR)),
+                              epochs_factor=factor)
+            table = ood.run_ood(run_cfg, cfg.profile).table
+            for oset, g in table.groupby(ood.OOD_SET, sort=False):
+                ed = g.loc[(g["detector"] == ood.REFERENCE_DETECTOR) & (g["n_tune"] == 0), ood.F1_OOD]
+                msp = g[g["detector"] == ood.BASELINE_DETECTOR]
+                msp = msp.loc[msp["n_tune"] == msp["n_tune"].max()]
+                what = f"F1 LLC-ED − F1 MSP tuned on n = {int(msp['n_tune'].iloc[0])} (OOD positive)"
+                m = TrendMeasure(ood.CLAIM, f"{exp.dataset}, {oset}", what, -ood.TOLERANCE, True)
+                rows.append(_measure_rows(m, factor, i, run_cfg.seed, float(ed.iloc[0]) - float(msp[ood.F1_OOD].iloc[0])))
+    return pd.DataFrame(rows)
+
+
+def claim_trend_table(cfg: "AdequacyExperiment", trend: pd.DataFrame) -> pd.DataFrame:
+    """Every negative verdict's measure against training length (issue #16, item 4), one row per
+    measure, epoch factor and run (a seed; OOD: a held-out split): the parts of
+    ``cfg.claim_trends`` (:data:`CLAIM_FAMILIES`)."""
+    parts = {RUNS_PART: lambda: classification_trend_rows(trend), RETRIEVAL_PART: lambda: retrieval_trend_rows(cfg),
+             OOD_PART: lambda: ood_trend_rows(cfg)}
+    frames = [parts[f]() for f in cfg.claim_trends]
+    cols = [*_TREND_KEYS, LENGTH, RUN, SEED, VALUE]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def claim_trend_summary(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and 95% t-interval over runs of every measure at every epoch factor."""
+    return summarise_seeds(per_run, [*_TREND_KEYS, LENGTH], [VALUE], seed_col=RUN, table=CLAIM_TREND)
+
+
+def _side(lo: float, hi: float, bound: float, above: bool) -> str:
+    """Where an interval lies against a claim's bound: "holds", "fails" or "straddles"."""
+    ok, bad = (lo >= bound, hi < bound) if above else (hi <= bound, lo > bound)
+    return "holds" if ok else "fails" if bad else "straddles"
+
+
+def claim_trend_change(per_run: pd.DataFrame) -> pd.DataFrame:
+    """Per measure: the mean at the shortest and the longest epoch factor, the paired interval over
+    runs of (longest − shortest), toward the claim or away from it, and where the longest run's
+    interval lies against the claim's bound (``holds`` / ``fails`` / ``straddles``)."""
+    require_columns(per_run, [*_TREND_KEYS, LENGTH, RUN, VALUE], CLAIM_TREND)
+    rows = []
+    for key, g in per_run.groupby(_TREND_KEYS, sort=False):
+        short, long_ = int(g[LENGTH].min()), int(g[LENGTH].max())
+        at = {f: g[g[LENGTH] == f].set_index(RUN)[VALUE] for f in (short, long_)}
+        row = dict(zip(_TREND_KEYS, key), short=short, long=long_, **{"mean short": at[short].mean(),
+                                                                      "mean long": at[long_].mean()})
+        if long_ > short:
+            iv = paired_interval(at[long_], at[short])
+            up, down = iv.lo > 0, iv.hi < 0  # the whole interval of the change above (below) zero
+            toward, away = (up, down) if row[ABOVE] else (down, up)
+            row.update({"change": iv.mean, "change lo": iv.lo, "change hi": iv.hi, "runs": iv.n,
+                        "toward the claim": "yes" if toward else "no" if away else "unclear"})
+        last = seed_interval(at[long_])
+        row["at longest"] = _side(last.lo, last.hi, row[BOUND], row[ABOVE]) if last.n > 1 else "one run"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_claim_trend(summary: pd.DataFrame):
+    """One panel per measure: its mean and 95% interval over runs against the epoch factor, the
+    claim's bound dashed, the side where the claim would hold shaded."""
+    import matplotlib.pyplot as plt
+
+    keys = list(dict.fromkeys(map(tuple, summary[_TREND_KEYS].itertuples(index=False))))
+    ncols = min(4, len(keys)) or 1
+    nrows = -(-len(keys) // ncols) or 1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        d = summary[(summary[_TREND_KEYS] == pd.Series(key, index=_TREND_KEYS)).all(axis=1)].sort_values(LENGTH)
+        mean = d[f"{VALUE} mean"].to_numpy(float)
+        yerr = np.nan_to_num(np.vstack([mean - d[f"{VALUE} lo"], d[f"{VALUE} hi"] - mean]))
+        ax.errorbar(d[LENGTH], mean, yerr=yerr, marker="o", capsize=3)
+        claim, dataset, measure, bound, above = key
+        ax.axhline(bound, ls="--", color="k", lw=1, label=f"claim's bound ({'≥' if above else '≤'} {bound:g})")
+        lo, hi = min(ax.get_ylim()[0], bound), max(ax.get_ylim()[1], bound)
+        pad = 0.08 * (hi - lo or 1.0)
+        lo, hi = lo - pad, hi + pad
+        ax.axhspan(*((bound, hi) if above else (lo, bound)), alpha=0.08, color="g", label="where the claim holds")
+        ax.set_ylim(lo, hi)
+        ax.set_xticks(d[LENGTH].unique())
+        ax.set_xlabel("epochs ×")
+        ax.set_ylabel(textwrap.fill(measure, 34), fontsize=8)
+        ax.set_title(textwrap.fill(f"{claim} ({dataset})", 44), fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def describe_claim_trend(per_run: pd.DataFrame) -> str:
+    """Every measure in words: its mean at the shortest and longest training, the paired change with
+    its interval, whether it moves toward the claim, and where the longest run lies against the bound."""
+    lines = []
+    for _, r in claim_trend_change(per_run).iterrows():
+        head = f"{r['claim']} ({r['dataset']}), {r[MEASURE]} [claim: {'≥' if r[ABOVE] else '≤'} {r[BOUND]:g}]: "
+        if r["long"] == r["short"]:
+            lines.append(head + f"only ×{r['short']} was run ({r['mean short']:.3g}).")
+            continue
+        lines.append(head + f"×{r['short']} {r['mean short']:.3g} → ×{r['long']} {r['mean long']:.3g}; change "
+                     f"{r['change']:+.3g} [{r['change lo']:+.3g}, {r['change hi']:+.3g}] over {int(r['runs'])} runs "
+                     f"(toward the claim: {r['toward the claim']}); at ×{r['long']} the interval {r['at longest']}"
+                     + (" the bound." if r["at longest"] == "straddles" else "."))
+    return "\n".join(lines)
+
+
+def trend_coverage(claims: pd.DataFrame, per_run: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per claim that does not hold here (``claims``: notebook 99's scoreboard): the measures
+    of its compute trend with their shortest → longest means and the paired change, a stated reason
+    where a trend does not apply (:data:`NO_TREND`), or ``no trend run``."""
+    fails = claims[claims["verdict"].map(lambda v: Verdict(v, "").kind) == FAILS]
+    change = claim_trend_change(per_run) if per_run is not None and len(per_run) else None
+    rows = []
+    for _, c in fails.iterrows():
+        mine = (change[(change["claim"] == c["claim"]) & (change["dataset"] == c["dataset"])]
+                if change is not None else pd.DataFrame())
+        if len(mine):
+            trend = "; ".join(f"{r[MEASURE]}: ×{r['short']} {r['mean short']:.3g} → ×{r['long']} {r['mean long']:.3g}"
+                              + (f" (toward the claim: {r['toward the claim']}; at ×{r['long']} {r['at longest']})"
+                                 if r["long"] > r["short"] else "") for _, r in mine.iterrows())
+        else:
+            trend = NO_TREND.get(c["claim"], "no trend run")
+        rows.append({"claim": c["claim"], "dataset": c["dataset"], "verdict": c["verdict"], "compute trend": trend})
+    return pd.DataFrame(rows, columns=["claim", "dataset", "verdict", "compute trend"])
+
+
 # ----------------------------------------------------------------------------- run
 def run(cfg: AdequacyExperiment) -> dict[str, pd.DataFrame]:
     """Every table of the notebook, by file name (``results/tables/<name>.csv``)."""
     trend = trend_table(cfg)
-    return {TREND: trend, TREND_SUMMARY: trend_summary(trend), FACTORS: factors_table(cfg)}
+    claims = claim_trend_table(cfg, trend)
+    return {TREND: trend, TREND_SUMMARY: trend_summary(trend), CLAIM_TREND: claims,
+            CLAIM_TREND_SUMMARY: claim_trend_summary(claims), FACTORS: factors_table(cfg)}
 
 
 def readings(tables: dict[str, pd.DataFrame], cfg: AdequacyExperiment | None = None) -> str:
     """The notebook's readings, from the tables of :func:`run`."""
-    return "\n".join([describe_trend(tables[TREND_SUMMARY], tables[TREND]), describe_factors(tables[FACTORS])])
+    return "\n".join([describe_trend(tables[TREND_SUMMARY], tables[TREND]), describe_claim_trend(tables[CLAIM_TREND]),
+                      describe_factors(tables[FACTORS])])
 
 
 # ----------------------------------------------------------------------------- claims

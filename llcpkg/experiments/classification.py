@@ -41,7 +41,7 @@ __all__ = ["phase2_lr_of", "standard_configs", "ClassificationExperiment", "clas
            "describe_phase2_length",
            "plot_classification", "describe_classification", "describe_phase2_lr", "describe_verdicts", "run",
            "readings", "verdicts", "claim_mhd_near_baseline", "claim_ed", "claim_phase2", "CLAIMS",
-           "PAPER_MHD_GAP", "PAPER_ED_GAP", "ED_GAP_BAND", "PAPER_EXACT_MATCH", "PHASE2_TOLERANCE", "CHOICE_SEED", "STOP_RISE", "PHASE2_LENGTH",
+           "PAPER_MHD_GAP", "CLAIM_MHD", "CLAIM_ED", "CLAIM_PHASE2", "PAPER_ED_GAP", "ED_GAP_BAND", "PAPER_EXACT_MATCH", "PHASE2_TOLERANCE", "CHOICE_SEED", "STOP_RISE", "PHASE2_LENGTH",
            "PHASE2_EPOCHS",
            "VAL_SIZE", "TRAIN_EVAL_IMAGES", "CLASSIFICATION", "CLASSIFICATION_SUMMARY", "PHASE2_LR", "STEP_TIME",
            "SUMMARY_BY", "SUMMARY_VALUES", "BITS_RULE", "PAPER_RATIO", "BACKBONE", "PHASE2_LR_USED", "BASELINE",
@@ -55,6 +55,10 @@ PAPER_ED_GAP = 74.57 - 68.82  # points: the paper's MHD − ED gap on ImageNet (
 ED_GAP_BAND = (0.0, 2 * PAPER_ED_GAP)  # "ED costs some accuracy, as in the paper": MHD − ED within [0, 2× the paper's]
 PAPER_EXACT_MATCH = 0.688  # share of images exactly on their own class code (= ED accuracy) in the paper
 PHASE2_TOLERANCE = 1.0  # points: phase-2 MHD "reaches" phase-1 MIPS when MHD − MIPS ≥ −this
+# the claims (claims.csv "claim")
+CLAIM_MHD = "LLC MHD is close to the real-valued baseline"
+CLAIM_ED = "ED is less accurate than MHD, by about the paper's gap, and costs O(1) in L"
+CLAIM_PHASE2 = "After phase 2, MHD matches or beats phase-1 MIPS"
 
 # ----------------------------------------------------------------------------- protocol settings
 CHOICE_SEED = 0  # the one seed of the phase-2 lr choice (the choice does not depend on the run's seeds)
@@ -473,7 +477,7 @@ def claim_mhd_near_baseline(t: Tables) -> list[dict]:
         gap = _points(g[BASELINE], g[PHASE2_MHD])
         v = at_most(gap, PAPER_MHD_GAP, "baseline − phase-2 MHD", " points", ".2f")
         rows.append(claim_row(
-            "LLC MHD is close to the real-valued baseline", "ImageNet, k=20: 77.0% → 74.57% (−2.4 points)", name,
+            CLAIM_MHD, "ImageNet, k=20: 77.0% → 74.57% (−2.4 points)", name,
             f"{_k(g)}: baseline {pct(g[BASELINE].mean())} → MHD {pct(g[PHASE2_MHD].mean())}, gap {gap:.2f} points; "
             f"train: baseline {pct(g[TRAIN_BASELINE].mean())}, MHD {pct(g[TRAIN_PHASE2_MHD].mean())}",
             _gated(v, g, name, t)))
@@ -512,7 +516,7 @@ def claim_ed(t: Tables) -> list[dict]:
                                                      "their class code", "%", ".1f"), g, name, t),
                  "cost flat in L": cost}
         rows.append(claim_row(
-            "ED is less accurate than MHD, by about the paper's gap, and costs O(1) in L",
+            CLAIM_ED,
             f"ImageNet: MHD 74.57% → ED 68.82% (gap {PAPER_ED_GAP:.2f} points; {pct(PAPER_EXACT_MATCH)} exactly on "
             f"their class code); cost not measured", name,
             f"{_k(g)}: MHD {pct(g[PHASE2_MHD].mean())} → ED {pct(g[PHASE2_ED].mean())}, gap {gap:.2f} points; "
@@ -532,7 +536,7 @@ def claim_phase2(t: Tables) -> list[dict]:
         diff = _points(g[PHASE2_MHD], g[PHASE1_MIPS])
         v = at_least(diff, -PHASE2_TOLERANCE, "phase-2 MHD − phase-1 MIPS", " points", ".2f")
         rows.append(claim_row(
-            "After phase 2, MHD matches or beats phase-1 MIPS",
+            CLAIM_PHASE2,
             "ImageNet: MIPS 72.5% (review) / 75.5% (README) → MHD 74.57%", name,
             f"{_k(g)}: MIPS {pct(g[PHASE1_MIPS].mean())} → phase-2 MHD {pct(g[PHASE2_MHD].mean())}, "
             f"difference {diff:.2f} points", _gated(v, g, name, t)))

@@ -26,7 +26,7 @@ from ..codebooks import code_length
 from ..data import NORMALISATION, DataBundle, load_dataset, subset, take
 from ..detectors import (ACCEPT, AUROC, F1_ID, F1_OOD, ID_ACCURACY, DetectorScores, OODSplit, create_scorer,
                          draw_class_sets, evaluate_detector, ood_split, samples_to_match, score_pools)
-from ..pipeline import SPLIT_SEED, load_bundle, run_llc, stage_configs
+from ..pipeline import SPLIT_SEED, load_bundle, run_llc, scaled_configs, stage_configs
 from ..profiles import Profile
 from ..references import gate_baseline
 from ..seeds import SEED, resolve_seeds, summary_name
@@ -68,6 +68,7 @@ class OODConfig:
     repeats: int = 5  # draws of the tuning samples per n
     far: str | None = "omniglot"  # a far-OOD data set scored against the same models (None: none)
     full_set_epochs: bool = False  # True: the epochs the full data set gets; False: the profile's rule for the split's size
+    epochs_factor: int = 1  # every stage's epochs × this (notebook 08's compute trend; 1 = notebook 04's runs)
     scorer_kw: dict[str, dict] = field(default_factory=dict)  # per-detector settings, e.g. {"odin": {"epsilon": 0}}
 
 
@@ -109,9 +110,9 @@ def split_configs(cfg: OODConfig, bundle: DataBundle, split: OODSplit, profile: 
     epochs the profile's rule gives the split's size (default: a 39k-image split of 60k gets
     round(60/39) = 2× the profile's epochs from ``profiles.scaled_epochs``) or, with
     ``cfg.full_set_epochs``, those it gives the full data set (half as many steps: cheaper, but
-    it trains the baseline less)."""
+    it trains the baseline less); every stage × ``cfg.epochs_factor`` (:func:`llcpkg.pipeline.scaled_configs`)."""
     n_epochs = len(bundle.train) if cfg.full_set_epochs else len(split.ind.train)  # the size the epoch rule scales for
-    return stage_configs(profile, n_epochs, cfg.seed)
+    return scaled_configs(stage_configs(profile, n_epochs, cfg.seed), cfg.epochs_factor)
 
 
 def run_ood(cfg: OODConfig, profile: Profile) -> OODResult:

@@ -94,6 +94,7 @@ class RetrievalSetup:
     max_queries: int | None = 2000  # a fixed random subset of the test split as queries (None or 0: all)
     per_class: int = 8  # HashNet's class-balanced batches: at least this many images per class (m classes × n)
     query_seed: int = 0  # the fixed query subset (never the run seed: every seed ranks the same queries)
+    length: int = 1  # every method's stages after the baseline × this many epochs (notebook 08's compute trend)
 
     @classmethod
     def for_profile(cls, profile: Profile, seeds=None, **overrides) -> "RetrievalSetup":
@@ -143,7 +144,7 @@ def _budget(data: DataBundle, profile: Profile, setup: RetrievalSetup, seed: int
     """Phase 1's optimiser settings for the whole budget, scaled to the data size like LLC's stages."""
     n = len(data.train)
     return replace(stage_configs(profile, n, seed)["phase1"],
-                   epochs=scaled_epochs(budget_epochs(setup), n, profile.epoch_reference, profile.epoch_cap))
+                   epochs=setup.length * scaled_epochs(budget_epochs(setup), n, profile.epoch_reference, profile.epoch_cap))
 
 
 def _train_baseline(data, profile, k, setup, seed) -> tuple[Trained, int]:
@@ -155,7 +156,8 @@ def _train_llc(data, profile, k, setup, seed) -> tuple[Trained, int]:
     """Phases 1 + 2 within the budget, split by :func:`llc_epoch_split` (phase 2 gets a third)."""
     n = len(data.train)
     cfgs = stage_configs(profile, n, seed)
-    e1, e2 = (scaled_epochs(e, n, profile.epoch_reference, profile.epoch_cap) for e in llc_epoch_split(setup.epochs))
+    e1, e2 = (setup.length * scaled_epochs(e, n, profile.epoch_reference, profile.epoch_cap)
+              for e in llc_epoch_split(setup.epochs))
     short = {**cfgs, "phase1": replace(cfgs["phase1"], epochs=e1), "phase2": replace(cfgs["phase2"], epochs=e2)}
     return run_llc(data, profile, k, seed, configs=short).phase2, e1 + e2
 
@@ -233,9 +235,11 @@ def _accuracy(out: dict) -> float:
 
 
 def seed_tables(bundles: list[DataBundle], profile: Profile, setup: RetrievalSetup, seed: int,
-                diagnostics: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Train every method of :func:`method_plan` with ``seed`` and rank each data set's database
-    (train split) for its queries (a fixed subset of the test split).
+                diagnostics: bool = False, methods: list[tuple[str, int | None]] | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Train every method of :func:`method_plan` (or only ``methods``, (method, k) pairs, e.g. a
+    claim's two sides) with ``seed`` and rank each data set's database (train split) for its
+    queries (a fixed subset of the test split).
 
     Returns (table, curves, encoded): the table has per method and k mAP@R (R from
     :func:`cutoff_for` unless ``setup.R``), mAP over the whole database, precision@R, the epochs
@@ -252,7 +256,7 @@ def seed_tables(bundles: list[DataBundle], profile: Profile, setup: RetrievalSet
         base_q = {name: v[qi] for name, v in base_test.items()}  # the baseline's test accuracy is on the whole split
         R = setup.R or cutoff_for(base_db["labels"])
         steps_per_epoch = -(-len(data.train) // profile.batch_size)
-        for method, k in method_plan(data.num_classes, setup, diagnostics):
+        for method, k in methods or method_plan(data.num_classes, setup, diagnostics):
             spec = RETRIEVAL_METHODS[method]
             trained, epochs = train_method(method, data, profile, k, setup, seed)
             db, q = ((base_db, base_q) if method == "baseline" else

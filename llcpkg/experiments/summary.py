@@ -18,12 +18,13 @@ from ..seeds import SEED
 from ..verdicts import CLAIM_COLUMNS, KINDS, Tables, Verdict, pct
 from . import ablations, adequacy, classification, compression, decoding_cost, ood, retrieval, taxonomy
 
-__all__ = ["CLAIMS_TABLE", "QUESTIONS_TABLE", "SEED_COVERAGE", "FAMILIES", "QUESTIONS", "CLAIM_COLUMNS", "QUESTION_COLUMNS", "table_reader", "scoreboard",
+__all__ = ["CLAIMS_TABLE", "QUESTIONS_TABLE", "SEED_COVERAGE", "TREND_COVERAGE", "trend_coverage", "FAMILIES", "QUESTIONS", "CLAIM_COLUMNS", "QUESTION_COLUMNS", "table_reader", "scoreboard",
            "seed_coverage", "describe_seed_coverage", "tally",
            "update_readme", "START", "END"]
 
 FAMILIES = (classification, ablations, retrieval, ood, taxonomy, compression, decoding_cost, adequacy)  # scoreboard order
 CLAIMS_TABLE, QUESTIONS_TABLE, SEED_COVERAGE = "claims", "open_questions", "seed_coverage"  # tables (results/tables/<name>.csv)
+TREND_COVERAGE = "trend_coverage"  # every claim that does not hold here, with its compute trend (notebook 08) or why none
 QUESTION_COLUMNS = ["question", "dataset", "answer"]
 
 
@@ -126,6 +127,17 @@ def describe_seed_coverage(coverage: pd.DataFrame, expected: tuple[int, ...]) ->
         return f"all {len(coverage)} per-seed tables hold seeds {want}"
     return (f"{len(off)} of {len(coverage)} per-seed tables do not hold seeds {want}: "
             + "; ".join(f"{r.table} ({r.seeds})" for r in off.itertuples()))
+
+
+def trend_coverage(claims: pd.DataFrame, results_dir: str | Path) -> pd.DataFrame:
+    """:func:`llcpkg.experiments.adequacy.trend_coverage` of ``claims`` against notebook 08's
+    per-run claim trend under ``results_dir`` (every negative verdict reads ``no trend run`` if
+    notebook 08 has not written it)."""
+    try:
+        per_run = read_table(adequacy.CLAIM_TREND, results_dir)
+    except FileNotFoundError:
+        per_run = None
+    return adequacy.trend_coverage(claims, per_run)
 
 
 def tally(claims: pd.DataFrame) -> pd.DataFrame:

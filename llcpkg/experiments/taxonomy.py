@@ -36,7 +36,7 @@ from ..verdicts import Rule, Tables, at_least, claim_row, collect, combine
 __all__ = ["TaxonomyExperiment", "TaxonomyResult", "run_taxonomy", "plot_code_dendrogram", "plot_radius_histogram",
            "plot_effect", "describe_agreement", "describe_instance_codes", "run_all", "tables", "run", "TAXONOMY",
            "TAXONOMY_SUMMARY", "INSTANCE_CODES", "LLC_LEARNT", "COMPARED", "EFFECT", "EFFECT_MIN", "TOLERANCE",
-           "BASELINE_ACC", "CLAIMS", "verdicts"]
+           "BASELINE_ACC", "CLAIM", "CLAIMS", "verdicts"]
 
 TAXONOMY, INSTANCE_CODES = "taxonomy", "taxonomy_instance_codes"  # tables (results/tables/<name>.csv)
 TAXONOMY_SUMMARY = summary_name(TAXONOMY)  # mean, std, 95% t-interval over seeds of every score
@@ -46,6 +46,7 @@ EFFECT = "spearman tree"  # the effect size: Spearman correlation of the tree's 
 EFFECT_MIN = 0.1  # the smallest correlation that counts as recovering the groups (Cohen's "small" effect, r = 0.1)
 TOLERANCE = 0.05  # "as well as SVD/CCA codes": the learnt codes' EFFECT at most this far below theirs
 BASELINE_ACC = "baseline accuracy"  # test accuracy of the baseline the SVD/CCA codes are built from (the gate)
+CLAIM = "Clustering the class codes recovers semantic groups (as well as SVD/CCA codes)"  # claims.csv "claim"
 RANDOM_SEED = 0  # the random-codebook reference is drawn once per data set, the same for every seed
 
 
@@ -286,7 +287,7 @@ def claim_taxonomy(t: Tables) -> list[dict]:
         others = ", ".join(f"{cb} {seed_interval(_effect_by_seed(d, name, cb)):.2f}" for cb in COMPARED)
         ours = (f"{EFFECT} over {len(llc)} seeds: learnt {seed_interval(llc):.2f}; {others}; "
                 f"ARI learnt {seed_interval(d.loc[d['codebook'] == LLC_LEARNT, 'ARI']):.2f}")
-        rows.append(claim_row("Clustering the class codes recovers semantic groups (as well as SVD/CCA codes)",
+        rows.append(claim_row(CLAIM,
                               "ImageNet: qualitative (e.g. frogs grouped); no score", name, ours,
                               taxonomy_verdict(d, name, t)))
     return rows

@@ -109,9 +109,13 @@ def test_run_adequacy_end_to_end_on_toy(quick_llc, monkeypatch):
 
     P = replace(quick_llc, train_subset=128, test_subset=64)
     cfg = A.AdequacyExperiment.for_profile(P, seeds=[0], dataset="toy", lengths=[1, 2], factors=list(A.FACTOR_NAMES),
-                                           phase2_factor=2, phase2_lrs=[0.01, 0.1])
+                                           phase2_factor=2, phase2_lrs=[0.01, 0.1], claim_trends=[A.RUNS_PART])
     tables = A.run(cfg)
-    assert set(tables) == {A.TREND, A.TREND_SUMMARY, A.FACTORS}
+    assert set(tables) == {A.TREND, A.TREND_SUMMARY, A.CLAIM_TREND, A.CLAIM_TREND_SUMMARY, A.FACTORS}
+    claims = tables[A.CLAIM_TREND]  # every classification measure at both lengths (taxonomy: where toy has groups)
+    n = len(A.CLASSIFICATION_TRENDS) - (load_bundle("toy", P).class_to_group() is None)
+    assert len(claims) == 2 * n and set(claims[A.LENGTH]) == {1, 2} and set(claims["claim"]) <= {
+        c for c, *_ in A.CLASSIFICATION_TRENDS.values()}
     trend, factors = tables[A.TREND], tables[A.FACTORS]
     assert trend[A.LENGTH].tolist() == [1, 2] and trend["phase2 epochs"].tolist() == [1, 2]
     assert trend[A.GAP_MHD].tolist() == pytest.approx((100 * (trend[A.BASELINE] - trend[A.MHD])).tolist())
@@ -156,3 +160,92 @@ def test_open_questions_answer_from_both_tables():
     assert [r["dataset"] for r in rows] == ["omniglot", "omniglot"]
     assert rows[0]["answer"].count("narrows by at most 2 points") == 3  # the gaps do not move at all
     assert rows[1]["answer"].startswith("MIPS (goal within 5 points)") and "MHD (goal within 10" in rows[1]["answer"]
+
+
+# ----------------------------------------------------------------------------- every negative verdict's trend
+def _per_run(values: dict[int, list[float]], bound: float, above: bool, claim: str = "a claim",
+             dataset: str = "omniglot", measure: str = "m") -> pd.DataFrame:
+    """A hand-made claim-trend table: {epoch factor: one value per run}."""
+    return pd.DataFrame([{"claim": claim, "dataset": dataset, A.MEASURE: measure, A.BOUND: bound, A.ABOVE: above,
+                          A.LENGTH: f, A.RUN: r, "seed": r, A.VALUE: v}
+                         for f, vs in values.items() for r, v in enumerate(vs)])
+
+
+def test_classification_measures_come_from_the_trend_rows_with_the_claims_bounds():
+    from llcpkg.experiments import ablations, classification as C, taxonomy
+
+    row = {"seed": 0, "dataset": "omniglot", A.LENGTH: 2, **{c: 0.5 for c in A.TREND_VALUES}}
+    row.update({A.GAP_MIPS: 20.0, A.GAP_MHD: 38.0, A.GAP_ED: 50.0, A.ED: 0.3, A.TIE_RATE: 0.25, A.TREE_EFFECT: 0.04})
+    rows = A.classification_trend_rows(pd.DataFrame([row])).set_index(A.MEASURE)
+    assert rows.loc["baseline − phase-2 MHD (points)", A.VALUE] == 38.0
+    assert rows.loc["phase-2 MHD − ED (points)", A.VALUE] == 12.0
+    assert rows.loc["phase-2 MHD − phase-1 MIPS (points)", A.VALUE] == -18.0  # (b − MIPS) − (b − MHD)
+    assert rows.loc["exact-match rate = ED accuracy (%)", A.VALUE] == pytest.approx(30.0)
+    assert rows.loc["MHD tie rate (%)", [A.VALUE, A.BOUND]].tolist() == pytest.approx([25.0, 100 * ablations.TIE_RATE_MAX])
+    tree = rows.loc["learnt code tree's Spearman correlation with the groups"]
+    assert tree["claim"] == taxonomy.CLAIM and tree[A.BOUND] == taxonomy.EFFECT_MIN and tree[A.ABOVE]
+    assert rows.loc["baseline − phase-2 MHD (points)", A.BOUND] == C.PAPER_MHD_GAP
+    no_groups = A.classification_trend_rows(pd.DataFrame([{**row, A.TREE_EFFECT: float("nan")}]))
+    assert len(no_groups) == len(rows) - 1 and taxonomy.CLAIM not in set(no_groups["claim"])
+
+
+def test_the_change_reads_direction_and_the_longest_runs_side_for_both_kinds_of_bound():
+    # a gap that must be at most 2.4: narrowing (toward), still failing at ×2
+    c = A.claim_trend_change(_per_run({1: [38.0, 40.0, 36.0], 2: [30.0, 31.0, 29.5]}, 2.4, False)).iloc[0]
+    assert (c["short"], c["long"], c["toward the claim"], c["at longest"]) == (1, 2, "yes", "fails")
+    assert c["change"] == pytest.approx(-7.8333, abs=1e-3) and c["runs"] == 3
+    # a difference that must be at least −0.02: moving away, already failing
+    c = A.claim_trend_change(_per_run({1: [-0.30, -0.32, -0.31], 2: [-0.40, -0.41, -0.43]}, -0.02, True)).iloc[0]
+    assert (c["toward the claim"], c["at longest"]) == ("no", "fails")
+    # noisy: no clear direction, the longest interval straddles the bound
+    c = A.claim_trend_change(_per_run({1: [0.0, 0.1, -0.1], 2: [0.2, -0.3, 0.1]}, 0.0, True)).iloc[0]
+    assert (c["toward the claim"], c["at longest"]) == ("unclear", "straddles")
+    # reaching the claim's side at the longest run
+    c = A.claim_trend_change(_per_run({1: [1.0, 1.5, 1.2], 2: [4.0, 4.2, 3.9]}, 3.0, True)).iloc[0]
+    assert (c["toward the claim"], c["at longest"]) == ("yes", "holds")
+    text = A.describe_claim_trend(_per_run({1: [38.0, 40.0, 36.0], 2: [30.0, 31.0, 29.5]}, 2.4, False))
+    assert "toward the claim: yes" in text and text.endswith("at ×2 the interval fails.")
+
+
+def test_one_length_only_says_so():
+    c = A.claim_trend_change(_per_run({1: [1.0, 2.0]}, 0.0, True)).iloc[0]
+    assert c["long"] == c["short"] == 1 and "change" not in c or c["change"] != c["change"]
+    assert A.describe_claim_trend(_per_run({1: [1.0, 2.0]}, 0.0, True)).endswith("only ×1 was run (1.5).")
+
+
+def test_a_renamed_column_fails_loudly():
+    with pytest.raises(KeyError, match=A.CLAIM_TREND):
+        A.claim_trend_change(_per_run({1: [1.0], 2: [2.0]}, 0.0, True).rename(columns={A.VALUE: "val"}))
+
+
+def test_coverage_lists_every_negative_verdict_with_its_trend_or_the_reason():
+    from llcpkg.experiments import compression
+
+    claims = pd.DataFrame([
+        {"claim": "gap claim", "dataset": "omniglot", "verdict": FAILS},
+        {"claim": compression.CLAIM_OVERHEAD, "dataset": "fashion_mnist, mlp3", "verdict": FAILS},
+        {"claim": "untracked", "dataset": "omniglot", "verdict": f"{FAILS} (inconclusive: cost)"},
+        {"claim": "gap claim", "dataset": "fashion_mnist", "verdict": HOLDS},
+        {"claim": "other", "dataset": "omniglot", "verdict": PARTLY},
+    ])
+    per_run = _per_run({1: [38.0, 40.0, 36.0], 2: [30.0, 31.0, 29.5]}, 2.4, False, claim="gap claim")
+    cov = A.trend_coverage(claims, per_run)
+    assert cov["claim"].tolist() == ["gap claim", compression.CLAIM_OVERHEAD, "untracked"]
+    assert cov["compute trend"].iloc[0].startswith("m: ×1 38 → ×2 30.2 (toward the claim: yes; at ×2 fails)")
+    assert cov["compute trend"].iloc[1] == A.NO_TREND[compression.CLAIM_OVERHEAD]
+    assert cov["compute trend"].iloc[2] == "no trend run"
+    assert (A.trend_coverage(claims, None)["compute trend"].iloc[0]) == "no trend run"
+
+
+def test_the_figure_has_one_panel_per_measure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    per_run = pd.concat([_per_run({1: [1.0, 2.0, 1.5], 2: [2.0, 2.5, 2.2]}, 0.0, True, measure=m) for m in "abcde"])
+    fig = A.plot_claim_trend(A.claim_trend_summary(per_run))
+    assert sum(ax.get_visible() for ax in fig.axes) == 5
+
+
+def test_the_config_rejects_an_unknown_claim_trend(toy_profile):
+    with pytest.raises(ValueError, match="unknown claim trend"):
+        A.AdequacyExperiment.for_profile(toy_profile, claim_trends=["hfh"])

@@ -58,6 +58,9 @@ def test_split_configs_take_the_full_sets_epochs_or_the_splits():
     own = ood.split_configs(ood.OODConfig("toy", (3,)), b, sp, P)  # the default: the profile's rule for the split
     assert full["baseline"].epochs == P.baseline_epochs and own["baseline"].epochs == 2 * P.baseline_epochs
     assert own["phase2"].epochs == 2 * P.phase2_epochs
+    longer = ood.split_configs(ood.OODConfig("toy", (3,), epochs_factor=3), b, sp, P)  # notebook 08's trend
+    assert {n: c.epochs for n, c in longer.items()} == {n: 3 * c.epochs for n, c in own.items()}
+    assert {n: replace(c, epochs=1) for n, c in longer.items()} == {n: replace(c, epochs=1) for n, c in own.items()}
 
 
 # ----------------------------------------------------------------------------- the claim rule

@@ -33,6 +33,25 @@ def test_run_trains_every_registered_method_on_toy(quick_llc):
     assert [r["claim"] for r in rows] == list(RT.CLAIMS) and all(r["seeds"] == 2 for r in rows)
 
 
+def test_length_scales_every_methods_budget_and_keeps_the_rest(toy_bundle):
+    P = get_profile("cpu")
+    one = RT.RetrievalSetup(epochs=3)
+    budget = {f: RT._budget(toy_bundle, P, replace(one, length=f), 0) for f in (1, 2)}
+    assert budget[2].epochs == 2 * budget[1].epochs and replace(budget[2], epochs=1) == replace(budget[1], epochs=1)
+
+
+def test_seed_tables_trains_only_the_methods_asked_for(quick_llc):
+    P = replace(quick_llc, train_subset=128, test_subset=32)
+    from llcpkg.pipeline import load_bundle
+
+    toy = load_bundle("toy", P)
+    setup = RT.RetrievalSetup.for_profile(P, max_queries=16)
+    table = RT.seed_tables([toy], P, setup, 0, methods=[("llc", 8), ("real", 2)])[0]
+    assert table[RT.METHOD].tolist() == [RT.METHOD_NAMES["llc"], RT.METHOD_NAMES["real"]]
+    longer = RT.seed_tables([toy], P, replace(setup, length=2), 0, methods=[("llc", 8)])[0]
+    assert longer["epochs"].iloc[0] == 2 * table["epochs"].iloc[0]
+
+
 def test_an_unknown_method_names_the_registry(quick_llc, toy_bundle):
     with pytest.raises(ValueError, match="greedyhash"):
         RT.train_method("nope", toy_bundle, quick_llc, 8, RT.RetrievalSetup(epochs=1))

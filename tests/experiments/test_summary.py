@@ -108,3 +108,18 @@ def test_seed_coverage_names_the_tables_that_lack_a_seed(tmp_path):
     assert describe_seed_coverage(cov.iloc[:1], (2, 1, 0)) == "all 1 per-seed tables hold seeds 0 1 2"
     t = tally(pd.DataFrame({"verdict": ["holds (1 seed)", "holds", "inconclusive (baseline under-trained: 1% < 2%)"]}))
     assert t["rows"].to_dict() == {"holds": 2, "inconclusive": 1}
+
+
+def test_trend_coverage_reads_notebook_08s_table_or_says_no_trend_run(tmp_path):
+    from llcpkg.experiments import adequacy as A
+    from llcpkg.experiments.summary import trend_coverage
+
+    claims = pd.DataFrame([{"claim": classification.CLAIM_MHD, "dataset": "omniglot", "verdict": FAILS},
+                           {"claim": classification.CLAIM_MHD, "dataset": "fashion_mnist", "verdict": HOLDS}])
+    assert trend_coverage(claims, tmp_path)["compute trend"].tolist() == ["no trend run"]
+    per_run = pd.DataFrame([{"claim": classification.CLAIM_MHD, "dataset": "omniglot", A.MEASURE: "gap", A.BOUND: 2.4,
+                             A.ABOVE: False, A.LENGTH: f, A.RUN: r, "seed": r, A.VALUE: v}
+                            for f, vs in {1: [38.0, 37.0], 2: [36.0, 35.5]}.items() for r, v in enumerate(vs)])
+    write_table(per_run, A.CLAIM_TREND, tmp_path)
+    (cov,) = trend_coverage(claims, tmp_path)["compute trend"]
+    assert cov.startswith("gap: ×1 37.5 → ×2 35.8")
