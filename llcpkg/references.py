@@ -15,7 +15,7 @@ reader to :func:`gate`; while that table is missing the verdict is left ungated 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -118,18 +118,20 @@ def gate(verdict: Verdict, baseline: Interval | float, key: str, tables: Tables 
         return Verdict(verdict.verdict, f"{verdict.rule}; not gated: reference {key!r} not available ({e})",
                        verdict.interval, verdict.seeds)
     b = baseline
-    pct = (Interval(100 * b.mean, 100 * b.std, 100 * b.lo, 100 * b.hi, b.n, b.level, b.method)
+    pct = (replace(b, mean=100 * b.mean, std=100 * b.std, lo=100 * b.lo, hi=100 * b.hi)
            if isinstance(b, Interval) else 100 * float(b))
     return adequacy_gate(verdict, pct, 100 * ref.threshold, f"the baseline's test accuracy",
                          f"{ref.what}: {100 * ref.value:.1f}% per {ref.source}, less {100 * ref.tolerance:.1f} points")
 
 
-def gate_baseline(verdict: Verdict, baselines, architecture: str, dataset: str, tables: Tables | None = None) -> Verdict:
+def gate_baseline(verdict: Verdict, baselines, architecture: str, dataset: str, tables: Tables | None = None,
+                  over: str = "") -> Verdict:
     """``verdict`` gated on ``baselines`` (the baseline's test accuracy per seed, shares, shape (seeds,))
     by the reference ``<architecture>/<dataset>`` when one is declared; otherwise returned with its
-    rule saying that no reference exists for that pair (never silently, never forced)."""
+    rule saying that no reference exists for that pair (never silently, never forced). ``over``:
+    what the values are, when not seeds (:attr:`llcpkg.stats.Interval.over`)."""
     key = f"{architecture}/{dataset}"
     if key not in REFERENCES:
         return Verdict(verdict.verdict, f"{verdict.rule}; not gated: no adequacy reference {key!r}",
                        verdict.interval, verdict.seeds)
-    return gate(verdict, seed_interval(np.asarray(baselines, dtype=float)), key, tables)
+    return gate(verdict, replace(seed_interval(np.asarray(baselines, dtype=float)), over=over), key, tables)

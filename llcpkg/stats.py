@@ -47,6 +47,7 @@ class Interval:
     n: int
     level: float = 0.95
     method: str = "t"
+    over: str = ""  # what the n values are, for rule texts ("held-out splits"); "": seeds (ratios: runs)
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"
@@ -74,7 +75,8 @@ class Interval:
             return f"the value of {what} from 1 seed (no interval)"
         kind = {"t": "t-interval", "bootstrap": "percentile-bootstrap interval",
                 LOG_RATIO: "t-interval (on log ratios)"}.get(self.method, f"{self.method} interval")
-        return f"the {self.level:.0%} {kind} of {what} over {self.n} {'runs' if self.method == LOG_RATIO else 'seeds'}"
+        over = self.over or ("runs" if self.method == LOG_RATIO else "seeds")
+        return f"the {self.level:.0%} {kind} of {what} over {self.n} {over}"
 
 
 def _as_values(values: Iterable[float], what: str = "values") -> np.ndarray:

@@ -38,6 +38,9 @@ def test_interval_text_and_helpers():
     assert iv.contains(0.91) and not iv.contains(0.92)
     assert iv.above(0.9) and not iv.above(0.91)
     assert iv.below(0.92) and not iv.below(0.91)
+    assert iv.describe("acc") == "the 95% t-interval of acc over 3 seeds"
+    from dataclasses import replace
+    assert replace(iv, over="held-out splits").describe("acc") == "the 95% t-interval of acc over 3 held-out splits"
 
 
 def test_single_seed_is_zero_width():

@@ -87,6 +87,7 @@ MSP = [0.60, 0.62, 0.58, 0.61, 0.63]
 def test_claim_holds_when_the_paired_interval_clears_the_tolerance():
     row = _verdict(_per_run([m + d for m, d in zip(MSP, [0.02, 0.03, 0.01, 0.02, 0.03])], MSP))
     assert row["verdict"] == HOLDS and row["seeds"] == 5 and "n = 3000" in row["rule"]
+    assert "over 5 runs (held-out splits)" in row["rule"] and "seeds lies" not in row["rule"]  # not "5 seeds"
 
 
 def test_claim_fails_when_the_whole_interval_is_below():
