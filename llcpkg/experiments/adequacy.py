@@ -52,7 +52,7 @@ from ..profiles import Profile
 from ..seeds import SEED, over_seeds, resolve_seeds, summary_name, summary_table
 from ..stats import Interval, paired_interval, require_columns, seed_interval, summarise_seeds
 from ..train import Trained
-from ..verdicts import FAILS, INCONCLUSIVE, Rule, Tables, Verdict, at_least, claim_row, collect, combine
+from ..verdicts import FAILS, HOLDS, INCONCLUSIVE, Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine
 from . import ablations, classification, compression, ood, retrieval, taxonomy
 from .classification import standard_configs
 
@@ -365,7 +365,7 @@ MEASURE, BOUND, ABOVE, RUN, VALUE = "measure", "bound", "holds at or above bound
 _TREND_KEYS = ["claim", "dataset", MEASURE, BOUND, ABOVE]
 
 
-def _measure_rows(m: TrendMeasure, factor: int, run: int, seed: int, value: float) -> dict:
+def _measure_row(m: TrendMeasure, factor: int, run: int, seed: int, value: float) -> dict:
     return {"claim": m.claim, "dataset": m.dataset, MEASURE: m.measure, BOUND: m.bound, ABOVE: m.above,
             LENGTH: factor, RUN: run, SEED: seed, VALUE: float(value)}
 
@@ -380,7 +380,7 @@ def classification_trend_rows(trend: pd.DataFrame) -> pd.DataFrame:
         for measure, (claim, bound, above, value) in CLASSIFICATION_TRENDS.items():
             v = value(r)
             if v == v:  # NaN: the measure does not apply (no class groups)
-                rows.append(_measure_rows(TrendMeasure(claim, r["dataset"], measure, bound, above),
+                rows.append(_measure_row(TrendMeasure(claim, r["dataset"], measure, bound, above),
                                           int(r[LENGTH]), int(r[SEED]), int(r[SEED]), v))
     return pd.DataFrame(rows)
 
@@ -418,7 +418,7 @@ def retrieval_trend_rows(cfg: "AdequacyExperiment") -> pd.DataFrame:
                     what = (f"{retrieval.METHOD_NAMES[m1]} {k1} − {retrieval.METHOD_NAMES[m2]} {k2} "
                             f"{'dims' if m2 == 'real' else 'bits'} (mAP@{R})")
                     value = _map_of(table, m1, k1) - _map_of(table, m2, k2)
-                    rows.append(_measure_rows(TrendMeasure(claim, name, what, bound, True), factor, seed, seed, value))
+                    rows.append(_measure_row(TrendMeasure(claim, name, what, bound, True), factor, seed, seed, value))
     return pd.DataFrame(rows)
 
 
@@ -439,7 +439,7 @@ def ood_trend_rows(cfg: "AdequacyExperiment") -> pd.DataFrame:
                 msp = msp.loc[msp["n_tune"] == msp["n_tune"].max()]
                 what = f"F1 LLC-ED − F1 MSP tuned on n = {int(msp['n_tune'].iloc[0])} (OOD positive)"
                 m = TrendMeasure(ood.CLAIM, f"{exp.dataset}, {oset}", what, -ood.TOLERANCE, True)
-                rows.append(_measure_rows(m, factor, i, run_cfg.seed, float(ed.iloc[0]) - float(msp[ood.F1_OOD].iloc[0])))
+                rows.append(_measure_row(m, factor, i, run_cfg.seed, float(ed.iloc[0]) - float(msp[ood.F1_OOD].iloc[0])))
     return pd.DataFrame(rows)
 
 
@@ -459,10 +459,18 @@ def claim_trend_summary(per_run: pd.DataFrame) -> pd.DataFrame:
     return summarise_seeds(per_run, [*_TREND_KEYS, LENGTH], [VALUE], seed_col=RUN, table=CLAIM_TREND)
 
 
-def _side(lo: float, hi: float, bound: float, above: bool) -> str:
-    """Where an interval lies against a claim's bound: "holds", "fails" or "straddles"."""
-    ok, bad = (lo >= bound, hi < bound) if above else (hi <= bound, lo > bound)
-    return "holds" if ok else "fails" if bad else "straddles"
+def _side(iv: Interval, bound: float, above: bool) -> str:
+    """Where an interval lies against a claim's bound, by the claims' own rule
+    (:func:`llcpkg.verdicts.at_least` / ``at_most``): "holds", "fails" or "straddles"."""
+    kind = (at_least if above else at_most)(iv, bound).kind
+    return {HOLDS: "holds", FAILS: "fails"}.get(kind, "straddles")
+
+
+def _ends(df: pd.DataFrame, value: str, run: str) -> tuple[pd.Series, pd.Series, int, int]:
+    """``value`` per ``run`` at the shortest and at the longest epoch factor of ``df``, with the two factors."""
+    short, long_ = int(df[LENGTH].min()), int(df[LENGTH].max())
+    at = {f: df[df[LENGTH] == f].set_index(run)[value] for f in (short, long_)}
+    return at[short], at[long_], short, long_
 
 
 def claim_trend_change(per_run: pd.DataFrame) -> pd.DataFrame:
@@ -472,18 +480,16 @@ def claim_trend_change(per_run: pd.DataFrame) -> pd.DataFrame:
     require_columns(per_run, [*_TREND_KEYS, LENGTH, RUN, VALUE], CLAIM_TREND)
     rows = []
     for key, g in per_run.groupby(_TREND_KEYS, sort=False):
-        short, long_ = int(g[LENGTH].min()), int(g[LENGTH].max())
-        at = {f: g[g[LENGTH] == f].set_index(RUN)[VALUE] for f in (short, long_)}
-        row = dict(zip(_TREND_KEYS, key), short=short, long=long_, **{"mean short": at[short].mean(),
-                                                                      "mean long": at[long_].mean()})
+        first, last, short, long_ = _ends(g, VALUE, RUN)
+        row = dict(zip(_TREND_KEYS, key), short=short, long=long_, **{"mean short": first.mean(),
+                                                                      "mean long": last.mean()})
         if long_ > short:
-            iv = paired_interval(at[long_], at[short])
+            iv = paired_interval(last, first)
             up, down = iv.lo > 0, iv.hi < 0  # the whole interval of the change above (below) zero
             toward, away = (up, down) if row[ABOVE] else (down, up)
             row.update({"change": iv.mean, "change lo": iv.lo, "change hi": iv.hi, "runs": iv.n,
                         "toward the claim": "yes" if toward else "no" if away else "unclear"})
-        last = seed_interval(at[long_])
-        row["at longest"] = _side(last.lo, last.hi, row[BOUND], row[ABOVE]) if last.n > 1 else "one run"
+        row["at longest"] = _side(seed_interval(last), row[BOUND], row[ABOVE]) if len(last) > 1 else "one run"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -576,9 +582,8 @@ def gap_change(trend: pd.DataFrame, gap: str) -> tuple[Interval, int, int]:
     """The paired interval over seeds of ``gap`` at the longest epoch factor minus at the shortest
     (points; negative: longer training narrows the gap), with the two factors."""
     require_columns(trend, [SEED, LENGTH, gap], TREND)
-    short, long_ = int(trend[LENGTH].min()), int(trend[LENGTH].max())
-    at = {f: trend[trend[LENGTH] == f].set_index(SEED)[gap] for f in (short, long_)}
-    return paired_interval(at[long_], at[short]), short, long_
+    first, last, short, long_ = _ends(trend, gap, SEED)
+    return paired_interval(last, first), short, long_
 
 
 def claim_gap_not_length(t: Tables) -> list[dict]:

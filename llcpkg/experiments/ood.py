@@ -36,7 +36,7 @@ from ..verdicts import Rule, Tables, at_least, claim_row, collect, pct
 __all__ = ["OODExperiment", "OODConfig", "OODResult", "run_ood", "split_configs", "far_pools", "k_sweep", "plot_f1_vs_samples", "plot_distance_histogram",
            "plot_k_sweep", "describe_ood", "describe_run", "describe_k_sweep", "run_all", "tables", "run", "OOD",
            "OOD_SUMMARY", "MATCH", "K_SWEEP", "F1_FLAG_ALL", "BASELINE_ACC", "NEAR", "FAR", "SPLIT", "HELD_OUT",
-           "OOD_SET", "TOLERANCE", "CLAIMS", "verdicts"]
+           "OOD_SET", "RUNS", "TOLERANCE", "CLAIMS", "verdicts"]
 
 # tables (results/tables/<name>.csv)
 OOD = "ood"  # headline, one row per run (split, seed), OOD set, detector and tuning budget

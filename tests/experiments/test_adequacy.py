@@ -209,7 +209,7 @@ def test_the_change_reads_direction_and_the_longest_runs_side_for_both_kinds_of_
 
 def test_one_length_only_says_so():
     c = A.claim_trend_change(_per_run({1: [1.0, 2.0]}, 0.0, True)).iloc[0]
-    assert c["long"] == c["short"] == 1 and "change" not in c or c["change"] != c["change"]
+    assert c["long"] == c["short"] == 1 and "change" not in c.index and "toward the claim" not in c.index
     assert A.describe_claim_trend(_per_run({1: [1.0, 2.0]}, 0.0, True)).endswith("only ×1 was run (1.5).")
 
 
