@@ -131,7 +131,7 @@ class AdequacyExperiment:
     phase2_factor: int = 4  # PHASE2_LONGER: phase 2's epochs × this
     phase2_lrs: tuple[float, ...] = (0.01, 0.1)  # PHASE2_LONGER's candidate peak lrs (the official 0.01, ours 0.1)
     claim_trends: tuple[str, ...] = CLAIM_FAMILIES  # the negative verdicts' trends (claim_trend_table), of CLAIM_FAMILIES
-    ood_splits: int = 3  # held-out splits of notebook 04 in the OOD trend (the first ones, at their seeds)
+    ood_splits: int = 3  # held-out splits of notebook 04 in the OOD trend (the first ones, at their seeds; at most 04's: one for one seed)
 
     @classmethod
     def for_profile(cls, profile: Profile, seeds=None, **params) -> "AdequacyExperiment":

@@ -11,6 +11,7 @@ depend on the run seed). Split i is trained with seed ``seeds[i mod len(seeds)]`
 one LLC run per split, not one per split and seed, which fits the budget (5 runs instead of 15),
 and every interval is a t-interval over the splits' runs, so it holds the split-to-split and the
 seed-to-seed spread together: the claim is about held-out classes in general, not one triple.
+A one-seed run (the quick look) holds out :data:`QUICK_SPLITS` split unless ``n_splits`` says otherwise.
 Each run's models also face a far-OOD set, Omniglot characters (28×28, standardised like
 Fashion-MNIST). On the first split, a sweep of the code length k (a reading, one run each).
 """
@@ -36,7 +37,7 @@ from ..verdicts import Rule, Tables, at_least, claim_row, collect, pct
 __all__ = ["OODExperiment", "OODConfig", "OODResult", "run_ood", "split_configs", "far_pools", "k_sweep", "plot_f1_vs_samples", "plot_distance_histogram",
            "plot_k_sweep", "describe_ood", "describe_run", "describe_k_sweep", "run_all", "tables", "run", "OOD",
            "OOD_SUMMARY", "MATCH", "K_SWEEP", "F1_FLAG_ALL", "BASELINE_ACC", "NEAR", "FAR", "SPLIT", "HELD_OUT",
-           "OOD_SET", "RUNS", "TOLERANCE", "CLAIMS", "verdicts"]
+           "OOD_SET", "RUNS", "TOLERANCE", "CLAIMS", "QUICK_SPLITS", "verdicts"]
 
 # tables (results/tables/<name>.csv)
 OOD = "ood"  # headline, one row per run (split, seed), OOD set, detector and tuning budget
@@ -52,6 +53,7 @@ RUNS = "runs (held-out splits)"  # what the claim's intervals are over (one run 
 TOLERANCE = 0.01  # "as well as": LLC-ED's F1 at most this far below tuned MSP's (F1 units)
 REFERENCE_DETECTOR, BASELINE_DETECTOR = "llc_ed", "msp"  # the claim's two sides
 PRESET_FIELDS = ("n_splits", "k_sweep")  # OODExperiment fields with a per-profile preset
+QUICK_SPLITS = 1  # held-out splits of a one-seed run (make reproduce SEEDS=0) unless n_splits is given: one run per seed
 SUMMARY_VALUES = [F1_OOD, F1_ID, ACCEPT, ID_ACCURACY, AUROC, BASELINE_ACC]  # per-run columns summarised
 
 
@@ -251,12 +253,17 @@ class OODExperiment:
     @classmethod
     def for_profile(cls, profile: Profile, seeds=None, **params) -> "OODExperiment":
         """The notebook's parameters (lists become tuples; None for a preset field keeps the profile's) on ``profile``;
-        ``seeds`` resolved by :func:`llcpkg.seeds.resolve_seeds`. smoke: 2 splits and k ∈ {6, 8} (CI)."""
+        ``seeds`` resolved by :func:`llcpkg.seeds.resolve_seeds`. smoke: 2 splits and k ∈ {6, 8} (CI).
+        One seed (the quick look, ``make reproduce SEEDS=0``) and no ``n_splits``: :data:`QUICK_SPLITS`
+        split, so the quick look trains one run per seed here too (five splits cost 32 min cold)."""
         presets = {"smoke": dict(n_splits=2, k_sweep=(6, 8))}
         given = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         kw = {**presets.get(profile.name, {}),
               **{k: v for k, v in given.items() if not (v is None and k in PRESET_FIELDS)}}
-        return cls(profile, resolve_seeds(profile, seeds), **kw)
+        seeds = resolve_seeds(profile, seeds)
+        if len(seeds) == 1 and "n_splits" not in kw:
+            kw["n_splits"] = QUICK_SPLITS
+        return cls(profile, seeds, **kw)
 
     def splits(self, num_classes: int = 10) -> list[tuple[int, ...]]:
         """The held-out class sets, drawn once with SPLIT_SEED."""

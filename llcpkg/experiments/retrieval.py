@@ -43,7 +43,7 @@ from ..train import TrainConfig, Trained, data_id, predict, run_stage, set_seed,
 from ..verdicts import NOT_RUN, Rule, Tables, Verdict, at_least, claim_row, collect, combine, reader
 
 __all__ = ["RetrievalSetup", "budget_epochs", "Method", "RETRIEVAL_METHODS", "METHOD_NAMES", "train_method", "few_bits", "cutoff_for",
-           "query_subset", "method_plan", "seed_tables", "query_time_table", "plot_curves", "plot_map",
+           "query_subset", "method_plan", "baseline_outputs", "seed_tables", "query_time_table", "plot_curves", "plot_map",
            "describe_retrieval", "describe_query_time", "run", "RetrievalExperiment",
            "RETRIEVAL", "RETRIEVAL_SUMMARY", "CURVES", "QUERY_TIME", "METHOD", "BITS", "DIMS", "CLASSES", "R_COL",
            "MAP_AT_R", "BASE_TEST", "BASE_TRAIN", "PAPER_R", "PAPER_FEW_BITS", "PAPER_CLASSES", "HASHNET_BITS",
@@ -230,6 +230,25 @@ class _Encoded:
     queries: np.ndarray
 
 
+_BASELINE_OUTPUTS: dict[tuple[str, str], dict] = {}  # (baseline's cache key, split) -> predict()'s output
+
+
+def baseline_outputs(base: Trained, data: DataBundle, device: str = "cpu") -> tuple[dict, dict]:
+    """``predict`` of the shared baseline on ``data``'s train and test splits, computed once per
+    process for each baseline: its cache key fixes its weights and ``data`` (the key holds the
+    data's fingerprints), and every call of :func:`seed_tables` (each epoch factor of notebook 08's
+    trend) ranks against the same baseline. The newest two baselines are kept."""
+    out = []
+    for split, ds in (("train", data.train), ("test", data.test)):
+        key = (base.key, split)
+        if key not in _BASELINE_OUTPUTS:
+            _BASELINE_OUTPUTS[key] = predict(base.model, ds, device=device)
+            while len(_BASELINE_OUTPUTS) > 4:
+                del _BASELINE_OUTPUTS[next(iter(_BASELINE_OUTPUTS))]
+        out.append(_BASELINE_OUTPUTS[key])
+    return out[0], out[1]
+
+
 def _accuracy(out: dict) -> float:
     return float((out["outputs"].argmax(1) == out["labels"]).mean())
 
@@ -252,7 +271,7 @@ def seed_tables(bundles: list[DataBundle], profile: Profile, setup: RetrievalSet
         qi = query_subset(len(data.test), setup.max_queries, setup.query_seed)
         queries = take(data.test, qi)
         base = _baseline(data, profile, seed)
-        base_db, base_test = (predict(base.model, d, device=profile.device) for d in (data.train, data.test))
+        base_db, base_test = baseline_outputs(base, data, profile.device)
         base_q = {name: v[qi] for name, v in base_test.items()}  # the baseline's test accuracy is on the whole split
         R = setup.R or cutoff_for(base_db["labels"])
         steps_per_epoch = -(-len(data.train) // profile.batch_size)

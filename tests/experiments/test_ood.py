@@ -40,11 +40,23 @@ def test_experiment_resolves_seeds_and_draws_fixed_splits():
     assert cpu.n_tune == (10, 20) and cpu.k_sweep == (6, 8, 12, 16)
     sets = cpu.splits(10)
     assert len(set(sets)) == 5 and all(len(s) == 3 for s in sets)
-    assert ood.OODExperiment.for_profile(get_profile("cpu"), seeds=[4]).splits(10) == sets  # not the run seed
+    assert ood.OODExperiment.for_profile(get_profile("cpu"), seeds=[4, 5], n_splits=5).splits(10) == sets  # not the run seed
     smoke = ood.OODExperiment.for_profile(get_profile("smoke"))
     assert (smoke.seeds, smoke.n_splits, smoke.k_sweep) == ((0,), 2, (6, 8))
     none = ood.OODExperiment.for_profile(get_profile("smoke"), n_splits=None, k_sweep=None, far=None)
     assert (none.n_splits, none.k_sweep, none.far) == (2, (6, 8), None)  # None: the preset, but far=None is "no far set"
+
+
+def test_one_seed_quick_look_holds_out_one_split_the_first_of_the_full_run(monkeypatch):
+    monkeypatch.delenv("LLC_SEEDS", raising=False)
+    full = ood.OODExperiment.for_profile(get_profile("cpu"))
+    quick = ood.OODExperiment.for_profile(get_profile("cpu"), seeds=[0])
+    assert full.n_splits == 5 and quick.n_splits == ood.QUICK_SPLITS == 1
+    assert quick.splits(10) == full.splits(10)[:1] and quick.config(0) == full.config(0)  # the same run, one cache entry
+    monkeypatch.setenv("LLC_SEEDS", "0")  # make reproduce SEEDS=0
+    assert ood.OODExperiment.for_profile(get_profile("cpu"), n_splits=None).n_splits == 1
+    assert ood.OODExperiment.for_profile(get_profile("cpu"), n_splits=3).n_splits == 3  # asked for: kept
+    assert ood.OODExperiment.for_profile(get_profile("smoke")).n_splits == 2  # a profile's preset: kept
 
 
 def test_split_configs_take_the_full_sets_epochs_or_the_splits():

@@ -52,6 +52,31 @@ def test_seed_tables_trains_only_the_methods_asked_for(quick_llc):
     assert longer["epochs"].iloc[0] == 2 * table["epochs"].iloc[0]
 
 
+def test_the_shared_baseline_is_predicted_once_per_split_and_gives_the_same_table(quick_llc, monkeypatch):
+    P = replace(quick_llc, train_subset=128, test_subset=32)
+    from llcpkg.pipeline import load_bundle
+
+    toy = load_bundle("toy", P)
+    setup = RT.RetrievalSetup.for_profile(P, max_queries=16)
+    monkeypatch.setattr(RT, "_BASELINE_OUTPUTS", {})
+    calls = []
+    real_predict = RT.predict
+    monkeypatch.setattr(RT, "predict", lambda m, ds, **kw: calls.append(len(ds)) or real_predict(m, ds, **kw))
+    plan = [("baseline", None), ("llc", 8)]
+    first = RT.seed_tables([toy], P, setup, 0, methods=plan)[0]
+    n_first = len(calls)  # baseline on train and test, LLC on train and the queries
+    again = RT.seed_tables([toy], P, replace(setup, length=2), 0, methods=plan)[0]
+    assert n_first == 4 and len(calls) == n_first + 2  # the longer LLC only: the baseline's outputs are kept
+    pd.testing.assert_frame_equal(first[first[RT.METHOD] == RT.METHOD_NAMES["baseline"]].drop(columns="steps"),
+                                  again[again[RT.METHOD] == RT.METHOD_NAMES["baseline"]].drop(columns="steps"))
+    monkeypatch.setattr(RT, "_BASELINE_OUTPUTS", {})  # recomputed from scratch: the same numbers
+    fresh = RT.seed_tables([toy], P, replace(setup, length=2), 0, methods=plan)[0]
+    pd.testing.assert_frame_equal(again, fresh)
+    n_fresh = len(calls)
+    RT.seed_tables([toy], P, setup, 1, methods=[("baseline", None)])  # another seed: another baseline, predicted
+    assert len(calls) == n_fresh + 2
+
+
 def test_an_unknown_method_names_the_registry(quick_llc, toy_bundle):
     with pytest.raises(ValueError, match="greedyhash"):
         RT.train_method("nope", toy_bundle, quick_llc, 8, RT.RetrievalSetup(epochs=1))
