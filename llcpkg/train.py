@@ -250,7 +250,7 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
         progress: bool = True) -> list[float]:
     """Train ``model`` in place on ``ds``; return the mean loss of each epoch.
 
-    ``progress``: show a progress bar per epoch (off for many short fits, e.g. on features).
+    ``progress``: show one progress bar for the stage (off for many short fits, e.g. on features).
 
     ``partial``: a checkpoint file written after every epoch and resumed from if present
     (and verified, see :mod:`llcpkg.cache`).
@@ -283,40 +283,47 @@ def fit(model: nn.Module, ds: Dataset, loss_fn: Callable, cfg: TrainConfig,
         start, history = state["epoch"], state["history"]
     wrapped = parallel.wrap(model, loss_fn, cfg, ctx) if ctx is not None else None
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
-    for epoch in range(start, cfg.epochs):
-        if stop_after is not None and epoch - start >= stop_after:
-            break
-        model.train()
-        meter = _LossMeter(device)
-        # TQDM_DISABLE=1 (make reproduce) is honoured here: an explicit disable= overrides tqdm's own reading of it
-        bar = tqdm(_epoch_batches(ds, cfg, epoch, ctx),
-                   total=steps_per_epoch, desc=f"{desc} {epoch + 1}/{cfg.epochs}", leave=False, mininterval=2,
-                   disable=not progress or not parallel.is_writer()
-                   or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true"))
-        for x, y, weight in bar:
-            x = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device)
-            with _autocast(cfg):
-                loss = wrapped(x, y.to(device)) if wrapped is not None else loss_fn(model, x, y.to(device), cfg)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss if weight == 1.0 else loss * weight).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            meter.add(loss, len(y))
-            if meter.steps % CHECK_EVERY == 0:
-                meter.check(desc, epoch, cfg.epochs, steps_per_epoch)
-        meter.check(desc, epoch, cfg.epochs, steps_per_epoch)
-        total, count = parallel.all_sum(float(meter.total), meter.count, device=cfg.device)
-        history.append(total / max(count, 1))
-        if partial is not None and parallel.is_writer():
-            save_checkpoint(partial, {"model": model.state_dict(), "opt": opt.state_dict(),
-                                      "sched": sched.state_dict(), "epoch": epoch + 1, "history": history})
-        parallel.barrier()
+    with _stage_bar(desc, (cfg.epochs - start) * steps_per_epoch, progress) as bar:
+        for epoch in range(start, cfg.epochs):
+            if stop_after is not None and epoch - start >= stop_after:
+                break
+            model.train()
+            meter = _LossMeter(device)
+            bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs}", refresh=False)
+            for x, y, weight in _epoch_batches(ds, cfg, epoch, ctx):
+                x = x.to(device, memory_format=fmt) if x.dim() == 4 else x.to(device)
+                with _autocast(cfg):
+                    loss = wrapped(x, y.to(device)) if wrapped is not None else loss_fn(model, x, y.to(device), cfg)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss if weight == 1.0 else loss * weight).backward()
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                meter.add(loss, len(y))
+                if meter.steps % CHECK_EVERY == 0:
+                    meter.check(desc, epoch, cfg.epochs, steps_per_epoch)
+                bar.update()
+            meter.check(desc, epoch, cfg.epochs, steps_per_epoch)
+            total, count = parallel.all_sum(float(meter.total), meter.count, device=cfg.device)
+            history.append(total / max(count, 1))
+            if partial is not None and parallel.is_writer():
+                save_checkpoint(partial, {"model": model.state_dict(), "opt": opt.state_dict(),
+                                          "sched": sched.state_dict(), "epoch": epoch + 1, "history": history})
+            parallel.barrier()
     if wrapped is not None:
         parallel.unwrap(wrapped)
     model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
+
+
+def _stage_bar(desc: str, steps: int, progress: bool) -> tqdm:
+    """One progress bar for a whole stage (``steps`` steps, the epoch in its postfix), not one per
+    epoch: fewer widget messages in a notebook (nbval reads a long cell's messages only when it ends,
+    and a full queue loses the last one). Off when ``progress`` is False, on ranks other than 0, and
+    under ``TQDM_DISABLE=1`` (make reproduce): an explicit disable= overrides tqdm's own reading of it."""
+    off = not progress or not parallel.is_writer() or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true")
+    return tqdm(total=steps, desc=desc, leave=False, mininterval=2, disable=off)
 
 
 @torch.no_grad()

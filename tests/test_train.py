@@ -48,6 +48,29 @@ def test_interrupted_stage_resumes_to_the_same_weights(toy_bundle, tmp_path):
     assert not list((tmp_path / "b").glob("*.partial.pt"))
 
 
+def test_one_progress_bar_per_stage_counts_every_step(toy_bundle, tmp_path, monkeypatch):
+    import llcpkg.train as T
+
+    bars = []
+
+    class Recording(T.tqdm):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.drawn = not self.disable  # tqdm sets disable on close
+            bars.append(self)
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setattr(T, "tqdm", Recording)
+    steps = -(-len(toy_bundle.train) // CFG.batch_size)
+    train_baseline(toy_bundle, MODEL, CFG, tmp_path / "a", stop_after=1)  # interrupted after epoch 1 ...
+    train_baseline(toy_bundle, MODEL, CFG, tmp_path / "a")  # ... then resumed: a bar for the epochs left
+    assert [b.total for b in bars] == [CFG.epochs * steps, (CFG.epochs - 1) * steps]
+    assert [b.n for b in bars] == [steps, (CFG.epochs - 1) * steps] and all(b.drawn for b in bars)
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # make reproduce: no bar drawn
+    train_baseline(toy_bundle, MODEL, CFG, None)
+    assert len(bars) == 3 and not bars[-1].drawn
+
+
 def test_same_seed_same_weights(toy_bundle):
     a = train_baseline(toy_bundle, MODEL, CFG, None).model.state_dict()
     b = train_baseline(toy_bundle, MODEL, CFG, None).model.state_dict()
