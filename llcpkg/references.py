@@ -45,8 +45,9 @@ class Reference:
 @dataclass(frozen=True)
 class LongerRun:
     """A reference from a longer run of ours: the mean over seeds of ``column`` in the rows of
-    ``table`` whose ``length`` column is largest (the longest training run in it), optionally
-    restricted to the rows matching ``where`` (column → value). :meth:`resolve` reads it."""
+    ``table`` whose ``length`` column (an epoch factor, 1 = the standard run) is largest (the longest
+    training run in it, which must be longer than ×1), optionally restricted to the rows matching
+    ``where`` (column → value). :meth:`resolve` reads it."""
 
     what: str
     table: str  # results/tables/<table>.csv
@@ -58,7 +59,8 @@ class LongerRun:
 
     def resolve(self, tables: Tables) -> Reference:
         """The :class:`Reference` this run gives, read through ``tables`` (name → DataFrame; a
-        missing table raises FileNotFoundError, a missing column KeyError, no matching row LookupError)."""
+        missing table raises FileNotFoundError, a missing column KeyError, no matching row or no run
+        longer than ×1 LookupError)."""
         df: pd.DataFrame = tables(self.table)
         require_columns(df, [self.column, self.length, *(c for c, _ in self.where)], self.table)
         for col, value in self.where:
@@ -66,6 +68,9 @@ class LongerRun:
         if df.empty:
             raise LookupError(f"table {self.table!r} has no rows with {dict(self.where)}")
         longest = df[self.length].max()
+        if longest <= 1:
+            raise LookupError(f"table {self.table!r} holds no run longer than ×1 ({self.length} = {longest:g} only; "
+                              "the quick look runs ×1 only)")
         rows = df[df[self.length] == longest]
         return Reference(self.what, float(rows[self.column].mean()),
                          f"{self.source}: {self.column!r} at {self.length} = {longest:g}, mean of {len(rows)} "

@@ -21,7 +21,7 @@ import pandas as pd
 from .profiles import Profile
 from .stats import summarise_seeds
 
-__all__ = ["SEED", "ENV", "parse_seeds", "resolve_seeds", "over_seeds", "summary_name", "summary_table"]
+__all__ = ["SEED", "ENV", "parse_seeds", "resolve_seeds", "is_quick_look", "over_seeds", "summary_name", "summary_table"]
 
 SEED = "seed"  # the seed column of every per-seed table
 ENV = "LLC_SEEDS"
@@ -53,6 +53,14 @@ def resolve_seeds(profile: Profile, seeds: Iterable[int] | int | None = None) ->
     if os.environ.get(ENV, "").strip():
         return parse_seeds(os.environ[ENV])
     return _checked(profile.seeds, profile.name)
+
+
+def is_quick_look(seeds: Sequence[int]) -> bool:
+    """Whether a run over ``seeds`` is the quick look (``make reproduce SEEDS=0``): one seed. The quick
+    look makes every verdict at that seed and skips the studies that only read as trends over seeds
+    and training length; each family's ``for_profile`` says which (notebook 04's extra code lengths,
+    notebook 08's ×2 runs and factor study), and a parameter given explicitly always wins."""
+    return len(tuple(seeds)) == 1
 
 
 def over_seeds(one_seed: Callable[[int], pd.DataFrame], seeds: Sequence[int]) -> pd.DataFrame:

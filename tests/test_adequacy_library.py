@@ -147,6 +147,20 @@ def test_the_omniglot_gate_reads_the_table_and_is_off_while_it_is_missing():
     assert off.verdict == v.verdict and "not gated" in off.rule and "adequacy_trend" in off.rule
 
 
+def test_a_trend_of_x1_alone_is_no_longer_run_and_the_gate_says_so():
+    tables = {"adequacy_trend": _trend({1: [0.80, 0.81, 0.82]})}.__getitem__  # the quick look's notebook 08
+    with pytest.raises(LookupError, match="no run longer than ×1"):
+        reference("smallcnn/omniglot", tables)
+    v = at_least(0.95, 0.9, "acc")
+    off = gate(v, 0.81, "smallcnn/omniglot", tables)  # not gated against itself: never forced either way
+    assert off.verdict == v.verdict and "not gated" in off.rule and "longer than ×1" in off.rule
+    from llcpkg.experiments import adequacy
+
+    assert "no adequacy reference" in adequacy.describe_reference(tables)  # notebook 08's reading of it
+    longer = {"adequacy_trend": _trend({1: [0.80, 0.81, 0.82], 2: [0.90, 0.91, 0.92]})}.__getitem__
+    assert "91.0%" in adequacy.describe_reference(longer) and "from 89.0%" in adequacy.describe_reference(longer)
+
+
 def test_the_omniglot_gate_fails_loudly_on_a_renamed_column():
     df = _trend({1: [0.8, 0.8, 0.8]}).rename(columns={"baseline": "base"})
     with pytest.raises(KeyError, match="baseline"):

@@ -49,7 +49,8 @@ from ..metrics import classification_metrics, llc_outputs
 from ..pipeline import SPLIT_SEED, LLCRun, load_bundle, run_llc, scaled_configs, stage_configs, with_phase2_lr
 from ..plots import summary_lines
 from ..profiles import Profile
-from ..seeds import SEED, over_seeds, resolve_seeds, summary_name, summary_table
+from ..references import reference
+from ..seeds import SEED, is_quick_look, over_seeds, resolve_seeds, summary_name, summary_table
 from ..stats import Interval, paired_interval, require_columns, seed_interval, summarise_seeds
 from ..train import Trained
 from ..verdicts import FAILS, HOLDS, INCONCLUSIVE, Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine
@@ -58,7 +59,7 @@ from .classification import standard_configs
 
 __all__ = ["AdequacyExperiment", "llc_row", "trend_table", "trend_summary", "factors_table", "plot_trend",
            "describe_trend", "describe_factors", "gap_change", "claim_gap_not_length", "run", "readings", "verdicts",
-           "CLAIMS", "TREND", "TREND_SUMMARY", "FACTORS", "LENGTH", "FACTOR", "PHASE2_LR", "CHOSEN", "BASELINE",
+           "CLAIMS", "QUICK_LOOK", "REFERENCE_KEY", "describe_reference", "TREND", "TREND_SUMMARY", "FACTORS", "LENGTH", "FACTOR", "PHASE2_LR", "CHOSEN", "BASELINE",
            "BASELINE_TRAIN", "MIPS", "MIPS_TRAIN", "MHD", "MHD_TRAIN", "ED", "ED_TRAIN", "UNASSIGNED", "GAP_MIPS",
            "GAP_MHD", "GAP_ED", "GAPS", "TREND_VALUES", "MIPS_GOAL", "MHD_GOAL", "LENGTH_TOLERANCE", "FACTOR_NAMES",
            "REFERENCE", "AUGMENTATION", "FEATURES", "WIDTH", "SCRATCH", "PHASE2_LONGER", "wide_width",
@@ -99,6 +100,10 @@ FACTOR_NAMES = (AUGMENTATION, FEATURES, WIDTH, SCRATCH, PHASE2_LONGER)
 # ED, phase 2, ties, taxonomy), the retrieval methods' comparisons, the OOD detectors' comparison
 RUNS_PART, RETRIEVAL_PART, OOD_PART = "omniglot runs", "retrieval methods", "ood detectors"
 CLAIM_FAMILIES = (RUNS_PART, RETRIEVAL_PART, OOD_PART)
+# the quick look's presets (one seed, make reproduce SEEDS=0): ×1 only, whose stages are notebooks 01, 03
+# and 04's (nothing trains), and no factor study. A trend and a factor study at one seed cannot be read
+# against the seeds' spread, and the ×2 runs and the factors were 2,100 of the one-seed run's 6,450 s
+QUICK_LOOK = {"lengths": (1,), "factors": ()}
 
 
 def wide_width(num_classes: int) -> int:
@@ -136,9 +141,14 @@ class AdequacyExperiment:
     @classmethod
     def for_profile(cls, profile: Profile, seeds=None, **params) -> "AdequacyExperiment":
         """The notebook's parameters (lists become tuples) on ``profile``; ``seeds`` resolved
-        with :func:`llcpkg.seeds.resolve_seeds`."""
+        with :func:`llcpkg.seeds.resolve_seeds`. ``lengths`` and ``factors`` left None take the
+        defaults, except in the quick look (one seed, :func:`llcpkg.seeds.is_quick_look`; not the
+        smoke profile, whose one seed runs everything small for CI): :data:`QUICK_LOOK`."""
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-        return cls(profile, resolve_seeds(profile, seeds), **params)
+        seeds = resolve_seeds(profile, seeds)
+        quick = QUICK_LOOK if is_quick_look(seeds) and profile.name != "smoke" else {}
+        params = {k: v for k, v in params.items() if not (v is None and k in QUICK_LOOK)}
+        return cls(profile, seeds, **{**quick, **params})
 
     def __post_init__(self):
         if not self.lengths or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in self.lengths):
@@ -239,14 +249,18 @@ def factors_table(cfg: AdequacyExperiment) -> pd.DataFrame:
     """One row per factor (and per candidate lr of :data:`PHASE2_LONGER`) on a validation split of
     ``cfg.dataset``'s training set, seed ``cfg.factor_seed``: train and validation accuracies
     (:func:`llc_row`; the evaluation columns are on the validation split), the gaps, whether each
-    meets the goal, and :data:`CHOSEN`: the phase-2 lr with the best validation MHD."""
+    meets the goal, and :data:`CHOSEN`: the phase-2 lr with the best validation MHD. No factors (the
+    quick look): no rows, and no reference run either."""
+    goals = [f"MIPS within {MIPS_GOAL:g}", f"MHD within {MHD_GOAL:g}"]
+    if not cfg.factors:
+        return pd.DataFrame(columns=["dataset", SEED, PHASE2_LR, FACTOR, "setting", *TREND_VALUES, *goals, CHOSEN])
     data = load_bundle(cfg.dataset, cfg.profile)
     val = class_holdout(data, cfg.val_share, SPLIT_SEED)
     rows = [{"dataset": data.name, SEED: cfg.factor_seed, PHASE2_LR: cfg.profile.phase2_lr, **labels,
              **llc_row(run, bundle, cfg.profile.device)} for labels, bundle, run in _factor_runs(cfg, val)]
     df = pd.DataFrame(rows)
-    df[f"MIPS within {MIPS_GOAL:g}"] = df[GAP_MIPS] <= MIPS_GOAL
-    df[f"MHD within {MHD_GOAL:g}"] = df[GAP_MHD] <= MHD_GOAL
+    df[goals[0]] = df[GAP_MIPS] <= MIPS_GOAL
+    df[goals[1]] = df[GAP_MHD] <= MHD_GOAL
     longer = df[FACTOR] == PHASE2_LONGER
     df[CHOSEN] = longer & (df[MHD] == df.loc[longer, MHD].max()) if longer.any() else False
     return df
@@ -295,6 +309,8 @@ def describe_factors(factors: pd.DataFrame) -> str:
     :data:`MHD_GOAL` points), and the factor that moves each gap most (the one that limited it most
     among those tried), or that none was tried."""
     require_columns(factors, [FACTOR, "setting", GAP_MIPS, GAP_MHD, ED_TRAIN, BASELINE_TRAIN, MIPS_TRAIN], FACTORS)
+    if factors.empty:
+        return "The factor study was not run (no factors; the quick look runs none: make reproduce runs it)."
     ref = factors[factors[FACTOR] == REFERENCE]
     if len(ref) != 1:
         raise ValueError(f"table {FACTORS!r} needs exactly one {REFERENCE!r} row, has {len(ref)}")
@@ -619,6 +635,21 @@ def claim_gap_not_length(t: Tables) -> list[dict]:
 
 
 CLAIMS: dict[str, Rule] = {"Adequacy: gap not an artefact of training length": claim_gap_not_length}
+REFERENCE_KEY = "smallcnn/omniglot"  # the adequacy reference the trend yields (llcpkg.references)
+
+
+def describe_reference(tables: Tables) -> str:
+    """The Omniglot reference of :data:`REFERENCE_KEY` that the trend's longest run gives (what the
+    other notebooks' Omniglot baselines are gated against), or why there is none (×1 alone, the quick
+    look: those verdicts then read "not gated"). A renamed column still fails loudly (KeyError)."""
+    try:
+        ref = reference(REFERENCE_KEY, tables)
+    except KeyError:
+        raise
+    except (FileNotFoundError, LookupError) as e:
+        return f"no adequacy reference from this run ({e}): the Omniglot verdicts read 'not gated'."
+    return (f"{ref.what}: {100 * ref.value:.1f}% ({ref.source}); a baseline counts as adequately trained from "
+            f"{100 * ref.threshold:.1f}%.")
 
 
 def open_questions(t: Tables) -> list[dict]:
@@ -628,7 +659,8 @@ def open_questions(t: Tables) -> list[dict]:
     trend, factors = t(TREND), t(FACTORS)
     dataset = str(trend["dataset"].iloc[0])
     change = describe_trend(trend_summary(trend), trend).splitlines()[trend[LENGTH].nunique():]
-    closing = [line for line in describe_factors(factors).splitlines() if line.startswith(("MIPS (", "MHD ("))]
+    lines = describe_factors(factors).splitlines()
+    closing = lines if factors.empty else [line for line in lines if line.startswith(("MIPS (", "MHD ("))]
     return [{"question": "Does more compute close the gap to the baseline?", "dataset": dataset,
              "answer": " ".join(change) or f"only ×{trend[LENGTH].iloc[0]:g} was run"},
             {"question": "What closes the gap (one factor at a time, validation split)?", "dataset": dataset,

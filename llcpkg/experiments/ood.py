@@ -11,7 +11,8 @@ depend on the run seed). Split i is trained with seed ``seeds[i mod len(seeds)]`
 one LLC run per split, not one per split and seed, which fits the budget (5 runs instead of 15),
 and every interval is a t-interval over the splits' runs, so it holds the split-to-split and the
 seed-to-seed spread together: the claim is about held-out classes in general, not one triple.
-A one-seed run (the quick look) holds out :data:`QUICK_SPLITS` split unless ``n_splits`` says otherwise.
+A one-seed run (the quick look) holds out :data:`QUICK_SPLITS` split and sweeps no extra code length
+(:data:`QUICK_LOOK`) unless ``n_splits`` and ``k_sweep`` say otherwise.
 Each run's models also face a far-OOD set, Omniglot characters (28×28, standardised like
 Fashion-MNIST). On the first split, a sweep of the code length k (a reading, one run each).
 """
@@ -30,14 +31,14 @@ from ..detectors import (ACCEPT, AUROC, F1_ID, F1_OOD, ID_ACCURACY, DetectorScor
 from ..pipeline import SPLIT_SEED, load_bundle, run_llc, scaled_configs, stage_configs
 from ..profiles import Profile
 from ..references import gate_baseline
-from ..seeds import SEED, resolve_seeds, summary_name
+from ..seeds import SEED, is_quick_look, resolve_seeds, summary_name
 from ..stats import paired_interval, require_columns, seed_interval, summarise_seeds
 from ..verdicts import Rule, Tables, at_least, claim_row, collect, pct
 
 __all__ = ["OODExperiment", "OODConfig", "OODResult", "run_ood", "split_configs", "far_pools", "k_sweep", "plot_f1_vs_samples", "plot_distance_histogram",
            "plot_k_sweep", "describe_ood", "describe_run", "describe_k_sweep", "run_all", "tables", "run", "OOD",
            "OOD_SUMMARY", "MATCH", "K_SWEEP", "F1_FLAG_ALL", "BASELINE_ACC", "NEAR", "FAR", "SPLIT", "HELD_OUT",
-           "OOD_SET", "RUNS", "TOLERANCE", "CLAIMS", "QUICK_SPLITS", "verdicts"]
+           "OOD_SET", "RUNS", "TOLERANCE", "CLAIMS", "QUICK_SPLITS", "QUICK_LOOK", "verdicts"]
 
 # tables (results/tables/<name>.csv)
 OOD = "ood"  # headline, one row per run (split, seed), OOD set, detector and tuning budget
@@ -54,6 +55,9 @@ TOLERANCE = 0.01  # "as well as": LLC-ED's F1 at most this far below tuned MSP's
 REFERENCE_DETECTOR, BASELINE_DETECTOR = "llc_ed", "msp"  # the claim's two sides
 PRESET_FIELDS = ("n_splits", "k_sweep")  # OODExperiment fields with a per-profile preset
 QUICK_SPLITS = 1  # held-out splits of a one-seed run (make reproduce SEEDS=0) unless n_splits is given: one run per seed
+# the quick look's presets (llcpkg.seeds.is_quick_look; a given parameter wins): one split, and the k sweep
+# at the splits' own k only (an empty sweep), which evaluates that run again and trains nothing
+QUICK_LOOK = {"n_splits": QUICK_SPLITS, "k_sweep": ()}
 SUMMARY_VALUES = [F1_OOD, F1_ID, ACCEPT, ID_ACCURACY, AUROC, BASELINE_ACC]  # per-run columns summarised
 
 
@@ -242,7 +246,7 @@ class OODExperiment:
     n_splits: int = 5  # random held-out class sets (drawn once with SPLIT_SEED)
     held_out: int = 3  # classes per held-out set
     bits: int | None = None  # code length of the splits' runs; None = the paper's ratio 2·ceil(log2 L_in)
-    k_sweep: tuple[int, ...] = (6, 8, 12, 16)  # code lengths of the sweep on the first split
+    k_sweep: tuple[int, ...] = (6, 8, 12, 16)  # code lengths of the sweep on the first split (empty: the split's own k only)
     far: str | None = "omniglot"  # far-OOD set against the same models (None: none)
     n_tune: tuple[int, ...] = (10, 30, 100, 300, 1000, 3000)  # OOD (and as many ID) samples to tune a threshold
     repeats: int = 5  # draws of the tuning samples per n
@@ -254,15 +258,16 @@ class OODExperiment:
     def for_profile(cls, profile: Profile, seeds=None, **params) -> "OODExperiment":
         """The notebook's parameters (lists become tuples; None for a preset field keeps the profile's) on ``profile``;
         ``seeds`` resolved by :func:`llcpkg.seeds.resolve_seeds`. smoke: 2 splits and k ∈ {6, 8} (CI).
-        One seed (the quick look, ``make reproduce SEEDS=0``) and no ``n_splits``: :data:`QUICK_SPLITS`
-        split, so the quick look trains one run per seed here too (five splits cost 32 min cold)."""
+        One seed (the quick look, ``make reproduce SEEDS=0``): :data:`QUICK_LOOK` for what is not given,
+        one split and no extra code lengths, so the quick look trains one run per seed here too (five
+        splits cost 32 min cold, the sweep's three extra lengths about 8)."""
         presets = {"smoke": dict(n_splits=2, k_sweep=(6, 8))}
         given = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         kw = {**presets.get(profile.name, {}),
               **{k: v for k, v in given.items() if not (v is None and k in PRESET_FIELDS)}}
         seeds = resolve_seeds(profile, seeds)
-        if len(seeds) == 1 and "n_splits" not in kw:
-            kw["n_splits"] = QUICK_SPLITS
+        if is_quick_look(seeds):
+            kw = {**QUICK_LOOK, **kw}
         return cls(profile, seeds, **kw)
 
     def splits(self, num_classes: int = 10) -> list[tuple[int, ...]]:
@@ -362,9 +367,10 @@ def run_all(cfg: OODExperiment) -> dict[int, OODResult]:
 
 def k_sweep(cfg: OODExperiment) -> pd.DataFrame:
     """LLC's detectors on the first split at every k of ``cfg.k_sweep`` (the baseline is shared, a cache
-    hit; phases 1 and 2 train per k): one run per k, with the ``seed`` column."""
+    hit; phases 1 and 2 train per k): one run per k, with the ``seed`` column. An empty sweep (the
+    quick look) is the split's own k alone: its cached run, scored again, trains nothing."""
     parts = []
-    for k in cfg.k_sweep:
+    for k in cfg.k_sweep or (None,):
         t = run_ood(cfg.config(0, k, ("llc_ed", "llc_hamming")), cfg.profile).table.assign(**{SPLIT: 0})
         parts.append(t)
     sweep = pd.concat(parts, ignore_index=True)

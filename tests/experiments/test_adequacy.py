@@ -101,6 +101,39 @@ def test_the_config_rejects_bad_lengths_and_unknown_factors(toy_profile):
     assert A.AdequacyExperiment.for_profile(toy_profile, seeds=[0, 1], lengths=[1, 2]).seeds == (0, 1)
 
 
+def test_the_quick_look_runs_one_length_and_no_factor_study_unless_asked(monkeypatch):
+    from llcpkg.profiles import get_profile
+
+    monkeypatch.delenv("LLC_SEEDS", raising=False)
+    cpu, smoke = get_profile("cpu"), get_profile("smoke")
+    full = A.AdequacyExperiment.for_profile(cpu, lengths=None, factors=None)  # three seeds
+    assert full.seeds == (0, 1, 2) and full.lengths == (1, 2) and full.factors == A.AdequacyExperiment(cpu, (0,)).factors
+    quick = A.AdequacyExperiment.for_profile(cpu, seeds=[0], lengths=None, factors=None)
+    assert (quick.lengths, quick.factors) == ((1,), ())
+    monkeypatch.setenv("LLC_SEEDS", "0")  # make reproduce SEEDS=0
+    assert A.AdequacyExperiment.for_profile(cpu, lengths=None, factors=None).lengths == (1,)
+    asked = A.AdequacyExperiment.for_profile(cpu, lengths=[1, 4], factors=[A.AUGMENTATION])
+    assert (asked.lengths, asked.factors) == ((1, 4), (A.AUGMENTATION,))  # a given parameter wins
+    tiny = A.AdequacyExperiment.for_profile(smoke, lengths=None, factors=None)  # CI's one seed runs everything
+    assert tiny.lengths == (1, 2) and tiny.factors == full.factors
+
+
+def test_no_factors_train_nothing_and_read_as_not_run(toy_profile, monkeypatch):
+    from llcpkg.experiments import adequacy
+
+    monkeypatch.setattr(adequacy, "load_bundle", lambda *a, **k: pytest.fail("the empty study loaded data"))
+    cfg = A.AdequacyExperiment.for_profile(toy_profile, seeds=[0], dataset="toy", factors=[])
+    factors = A.factors_table(cfg)
+    assert factors.empty and {A.FACTOR, "setting", A.GAP_MIPS, A.GAP_MHD, A.CHOSEN} <= set(factors.columns)
+    assert "not run" in A.describe_factors(factors)
+    trend = _trend({1: {**SHORT, A.GAP_ED: [50.0, 52.0, 48.0]}})
+    for col in A.TREND_VALUES:
+        if col not in trend:
+            trend[col] = 0.5
+    rows = A.open_questions({A.TREND: trend.assign(bits=16), A.FACTORS: factors}.__getitem__)
+    assert rows[0]["answer"] == "only ×1 was run" and "not run" in rows[1]["answer"]
+
+
 def test_run_adequacy_end_to_end_on_toy(quick_llc, monkeypatch):
     from dataclasses import replace
 

@@ -1,6 +1,7 @@
 """The OOD experiment (llcpkg.experiments.ood): end to end on a toy problem, its config, and its
 claim rule on hand-made per-run tables."""
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -57,6 +58,28 @@ def test_one_seed_quick_look_holds_out_one_split_the_first_of_the_full_run(monke
     assert ood.OODExperiment.for_profile(get_profile("cpu"), n_splits=None).n_splits == 1
     assert ood.OODExperiment.for_profile(get_profile("cpu"), n_splits=3).n_splits == 3  # asked for: kept
     assert ood.OODExperiment.for_profile(get_profile("smoke")).n_splits == 2  # a profile's preset: kept
+
+
+def test_the_quick_look_sweeps_no_extra_code_length_and_scores_the_splits_own_run(monkeypatch):
+    monkeypatch.delenv("LLC_SEEDS", raising=False)
+    P = get_profile("cpu")
+    assert ood.OODExperiment.for_profile(P, k_sweep=None).k_sweep == (6, 8, 12, 16)  # three seeds: the whole sweep
+    quick = ood.OODExperiment.for_profile(P, seeds=[0], k_sweep=None)
+    assert quick.k_sweep == () and ood.OODExperiment.for_profile(P, seeds=[0], k_sweep=[6, 8]).k_sweep == (6, 8)
+    calls = []
+
+    def fake_run(cfg, profile):  # what k_sweep asks run_ood for: the split's config, or one per k
+        calls.append(cfg)
+        return SimpleNamespace(table=pd.DataFrame({"bits": [cfg.bits]}))
+
+    monkeypatch.setattr(ood, "run_ood", fake_run)
+    sweep = ood.k_sweep(quick)
+    assert len(calls) == 1 and calls[0].bits == quick.config(0).bits  # the split's own k: the cached run's stages
+    assert replace(calls[0], detectors=quick.config(0).detectors) == quick.config(0)  # only the scorers differ
+    assert sweep["seed"].tolist() == [0] and sweep[ood.SPLIT].tolist() == [0]
+    calls.clear()
+    ood.k_sweep(replace(quick, k_sweep=(6, 8)))
+    assert [c.bits for c in calls] == [6, 8]
 
 
 def test_split_configs_take_the_full_sets_epochs_or_the_splits():
