@@ -17,9 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["project_root", "relative_to_root", "atomic_write", "write_table", "save_figure", "read_table",
+__all__ = ["project_root", "relative_to_root", "atomic_write", "write_table", "save_figure", "read_table", "reused_choice",
+           "made_for",
            "staged", "promote"]
 
 _CHECKOUT = Path(__file__).resolve().parents[1]  # the folder above llcpkg/, a checkout when it holds pyproject.toml
@@ -101,6 +103,42 @@ def read_table(name: str, results_dir: str | Path) -> pd.DataFrame:
     """Read ``results_dir/tables/{name}.csv`` back (this notebook's staged copy when there is one)."""
     path = Path(results_dir) / "tables" / f"{name}.csv"
     return pd.read_csv(staged(path) if staged(path).exists() else path)
+
+
+def reused_choice(name: str, results_dir: str | Path,
+                  fit: Callable[[pd.DataFrame], pd.DataFrame | None]) -> pd.DataFrame | None:
+    """The choice table ``name`` (a choice made on validation at a fixed seed, whatever the run's
+    seeds) that the last full run wrote under ``results_dir``, as ``fit(table)`` returns it: the rows
+    this run's choice would make, or None when the table was made for other candidates. None as well
+    when there is no such table; then the caller makes the choice. The quick look reuses the full
+    run's choices this way (:func:`llcpkg.seeds.is_quick_look`) and says so."""
+    try:
+        table = read_table(name, results_dir)
+    except FileNotFoundError:
+        return None
+    fitted = fit(table)
+    where = relative_to_root(Path(results_dir) / "tables" / f"{name}.csv")
+    if fitted is None:
+        print(f"quick look: {where} was chosen among other candidates; choosing again")
+    else:
+        print(f"quick look: {name} reused from {where} (the full run's choice on validation; delete it to choose again)")
+    return fitted
+
+
+def made_for(table: pd.DataFrame, by: list[str], column: str, candidates: dict[tuple, tuple[float, ...]],
+             chosen: str = "chosen") -> bool:
+    """Whether the choice ``table`` holds, for every key of ``candidates`` (a tuple of values of the
+    ``by`` columns), exactly those candidates in ``column`` (floats compared with a tolerance) and
+    one ``chosen`` row. A missing column is a KeyError naming it, not a silent mismatch."""
+    missing = [c for c in [*by, column, chosen] if c not in table.columns]
+    if missing:
+        raise KeyError(f"choice table lacks column(s) {missing}; has {list(table.columns)}")
+    for key, want in candidates.items():
+        rows = table[(table[by] == pd.Series(key, index=by)).all(axis=1)]
+        got, want = np.sort(rows[column].to_numpy(float)), np.sort(np.asarray(want, float))
+        if got.shape != want.shape or not np.allclose(got, want) or rows[chosen].sum() != 1:
+            return False
+    return True
 
 
 def save_figure(fig, name: str, results_dir: str | Path, dpi: int = 120) -> Path:

@@ -55,12 +55,15 @@ def resolve_seeds(profile: Profile, seeds: Iterable[int] | int | None = None) ->
     return _checked(profile.seeds, profile.name)
 
 
-def is_quick_look(seeds: Sequence[int]) -> bool:
-    """Whether a run over ``seeds`` is the quick look (``make reproduce SEEDS=0``): one seed. The quick
-    look makes every verdict at that seed and skips the studies that only read as trends over seeds
-    and training length; each family's ``for_profile`` says which (notebook 04's extra code lengths,
-    notebook 08's ×2 runs and factor study), and a parameter given explicitly always wins."""
-    return len(tuple(seeds)) == 1
+def is_quick_look(profile: Profile, seeds: Sequence[int]) -> bool:
+    """Whether a run of ``profile`` over ``seeds`` is the quick look (``make reproduce SEEDS=0``): one
+    seed, on any profile but ``smoke`` (whose one seed runs everything small, for CI). The quick look
+    makes every verdict at that seed. It skips the studies that only read as trends over seeds and
+    training length: notebook 04's extra code lengths, notebook 08's ×2 runs and factor study (each
+    family's ``QUICK_LOOK``; a parameter given explicitly always wins). It reuses the choices that the
+    full run made on validation at a fixed seed instead of making them again
+    (:func:`llcpkg.results.reused_choice`)."""
+    return len(tuple(seeds)) == 1 and profile.name != "smoke"
 
 
 def over_seeds(one_seed: Callable[[int], pd.DataFrame], seeds: Sequence[int]) -> pd.DataFrame:

@@ -142,11 +142,11 @@ class AdequacyExperiment:
     def for_profile(cls, profile: Profile, seeds=None, **params) -> "AdequacyExperiment":
         """The notebook's parameters (lists become tuples) on ``profile``; ``seeds`` resolved
         with :func:`llcpkg.seeds.resolve_seeds`. ``lengths`` and ``factors`` left None take the
-        defaults, except in the quick look (one seed, :func:`llcpkg.seeds.is_quick_look`; not the
-        smoke profile, whose one seed runs everything small for CI): :data:`QUICK_LOOK`."""
+        defaults, except in the quick look (one seed, not smoke: :func:`llcpkg.seeds.is_quick_look`):
+        :data:`QUICK_LOOK`."""
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         seeds = resolve_seeds(profile, seeds)
-        quick = QUICK_LOOK if is_quick_look(seeds) and profile.name != "smoke" else {}
+        quick = QUICK_LOOK if is_quick_look(profile, seeds) else {}
         params = {k: v for k, v in params.items() if not (v is None and k in QUICK_LOOK)}
         return cls(profile, seeds, **{**quick, **params})
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,8 @@ from ..pipeline import SPLIT_SEED, load_bundle, run_llc, stage_configs, with_pha
 from ..plots import grouped_bars
 from ..profiles import Profile
 from ..references import gate_baseline
-from ..seeds import SEED, over_seeds, resolve_seeds, summary_table
+from ..results import made_for, reused_choice
+from ..seeds import SEED, is_quick_look, over_seeds, resolve_seeds, summary_table
 from ..stats import Interval, paired_interval, require_columns, seed_interval
 from ..timing import train_step_seconds
 from ..train import LOSSES, Trained, iterate_batches
@@ -252,6 +254,31 @@ def _validation_row(cfg: ClassificationExperiment, name: str, val: DataBundle, v
             "val exact match": m["exact_match"], "train exact match": m_train["exact_match"]}
 
 
+def _recorded_for(cfg: ClassificationExperiment, column: str,
+                  candidates: dict[str, tuple[float, ...]]) -> Callable[[pd.DataFrame], pd.DataFrame | None]:
+    """A ``fit`` for :func:`llcpkg.results.reused_choice`: a recorded lr or length table restricted to
+    ``cfg.datasets`` if it was made for exactly ``candidates[name]`` in ``column`` (one chosen row
+    each, :func:`llcpkg.results.made_for`) on the same validation split size and k; else None."""
+    def fit(table: pd.DataFrame) -> pd.DataFrame | None:
+        if not made_for(table, ["dataset"], column, {(n,): c for n, c in candidates.items()}):
+            return None
+        for name in cfg.datasets:
+            rows = table[table["dataset"] == name]
+            val, _, bits = _validation(cfg, name)
+            if set(rows["bits"]) != {bits} or set(rows["val images"]) != {len(val.test)}:
+                return None
+        return table[table["dataset"].isin(cfg.datasets)].reset_index(drop=True)
+    return fit
+
+
+def _reused(cfg: ClassificationExperiment, name: str, column: str,
+            candidates: dict[str, tuple[float, ...]]) -> pd.DataFrame | None:
+    """The full run's choice table ``name`` when this run is the quick look and it fits; else None."""
+    if not is_quick_look(cfg.profile, cfg.seeds):
+        return None
+    return reused_choice(name, cfg.profile.results_dir, _recorded_for(cfg, column, candidates))
+
+
 def phase2_lr_table(cfg: ClassificationExperiment) -> pd.DataFrame:
     """Phase 2's learning rate chosen per data set on a validation split (:func:`validation_bundle`,
     fixed split seed), on one seed (:data:`CHOICE_SEED`): baseline and phase 1 are trained on the
@@ -259,8 +286,13 @@ def phase2_lr_table(cfg: ClassificationExperiment) -> pd.DataFrame:
     by the profile's lr scaling). Columns: validation MHD, MHD with score ties, ED and exact-match
     rate, the training exact-match rate (on at most ``cfg.train_eval`` of the training images),
     the validation baseline, and ``chosen``: the highest validation MHD (the first candidate in
-    order on a tie). One row per (data set, lr); the test split is never read."""
+    order on a tie). One row per (data set, lr); the test split is never read. The quick look reads
+    the full run's table instead when it was made for the same candidates (:func:`_reused`)."""
     P, rows = cfg.profile, []
+    reused = _reused(cfg, PHASE2_LR, "phase2 lr", {n: tuple(P.scaled_lr(lr) for lr in cfg.phase2_lrs)
+                                                   for n in cfg.datasets})
+    if reused is not None:
+        return reused
     for name in cfg.datasets:
         val, view, bits = _validation(cfg, name)
         for lr in cfg.phase2_lrs:
@@ -300,7 +332,12 @@ def phase2_length_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, flo
     the chosen lr: one phase 2 per multiplier of ``cfg.phase2_lengths`` of the profile's phase-2
     epochs (×1 is the lr table's own stage, cached). ``chosen``: in increasing length, the first
     after which the next one raises the training exact-match rate by less than :data:`STOP_RISE`
-    (phase 2 "until the training exact-match rate stops rising"), else the longest."""
+    (phase 2 "until the training exact-match rate stops rising"), else the longest. The quick look
+    reads the full run's table instead when it was made at the same lrs and multipliers."""
+    reused = _reused(cfg, PHASE2_LENGTH, "length", {n: tuple(cfg.phase2_lengths) for n in cfg.datasets})
+    if reused is not None and all(np.allclose(reused.loc[reused["dataset"] == n, "phase2 lr"], lr)
+                                  for n, lr in phase2_lrs.items()):
+        return reused
     rows = []
     for name in cfg.datasets:
         val, view, bits = _validation(cfg, name)

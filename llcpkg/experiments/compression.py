@@ -31,7 +31,8 @@ from ..metrics import accuracy, classification_metrics, llc_outputs
 from ..pipeline import SPLIT_SEED, load_bundle, run_llc, stage_configs
 from ..profiles import Profile, stage_epochs
 from ..references import gate
-from ..seeds import SEED, over_seeds, resolve_seeds, summary_name, summary_table
+from ..results import made_for, reused_choice
+from ..seeds import SEED, is_quick_look, over_seeds, resolve_seeds, summary_name, summary_table
 from ..stats import paired_interval, ratio_interval, require_columns, seed_interval
 from ..train import TrainConfig, iterate_batches
 from ..verdicts import FAILS, HOLDS, Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine, pct, timing_rule
@@ -170,10 +171,26 @@ def _error(model, ds, device: str) -> float:
 
 
 # ----------------------------------------------------------------------------- epochs (validation)
+def _reused(cfg: CompressionExperiment, name: str, by: list[str], column: str,
+            candidates: dict[tuple, tuple[float, ...]]) -> pd.DataFrame | None:
+    """The full run's choice table ``name`` (rows of ``cfg.nets``) when this run is the quick look
+    and the table was made for exactly ``candidates`` (:func:`llcpkg.results.made_for`); else None."""
+    if not is_quick_look(cfg.profile, cfg.seeds):
+        return None
+    def fit(table: pd.DataFrame) -> pd.DataFrame | None:
+        ok = made_for(table, by, column, candidates)
+        return table[table[NET].isin(list(cfg.nets))].reset_index(drop=True) if ok else None
+    return reused_choice(name, cfg.profile.results_dir, fit)
+
+
 def choose_epochs(cfg: CompressionExperiment, s: Setup) -> pd.DataFrame:
     """The dense net of each MLP trained for each candidate epoch count on the validation split's
     training part (``CHOICE_SEED``): one row per (net, epochs) with validation accuracy and ``chosen``
-    (the fewest epochs within ``EPOCH_TOLERANCE`` of the best validation accuracy)."""
+    (the fewest epochs within ``EPOCH_TOLERANCE`` of the best validation accuracy). The quick look
+    reads the full run's table instead when it was made for the same candidates (:func:`_reused`)."""
+    reused = _reused(cfg, EPOCHS, [NET], "epochs", {(n,): cfg.epoch_choices(n) for n in cfg.nets})
+    if reused is not None:
+        return reused
     rows = []
     for name, net in cfg.nets.items():
         for e in cfg.epoch_choices(name):
@@ -204,7 +221,12 @@ def choose_lrs(cfg: CompressionExperiment, s: Setup, epochs: pd.DataFrame) -> pd
     """HashedNets and HFH of each MLP at the smallest factor, trained at each of ``LR_SCALES`` × the
     profile's learning rate for the net's chosen epochs on the validation split's training part
     (``CHOICE_SEED``): one row per (net, method, lr) with validation accuracy and ``chosen`` (the
-    best; ties to the larger rate)."""
+    best; ties to the larger rate). The quick look reads the full run's table instead when it was
+    made for the same rates (:func:`_reused`)."""
+    reused = _reused(cfg, LRS, [NET, METHOD], "lr", {(n, m): tuple(s.base_cfg.lr * f for f in LR_SCALES)
+                                                     for n in cfg.nets for m in ("hashednets", "hfh")})
+    if reused is not None:
+        return reused
     rows = []
     for name, net in cfg.nets.items():
         train = replace(s.base_cfg, epochs=_chosen_epochs(epochs, name), seed=CHOICE_SEED)

@@ -266,7 +266,7 @@ class OODExperiment:
         kw = {**presets.get(profile.name, {}),
               **{k: v for k, v in given.items() if not (v is None and k in PRESET_FIELDS)}}
         seeds = resolve_seeds(profile, seeds)
-        if is_quick_look(seeds):
+        if is_quick_look(profile, seeds):
             kw = {**QUICK_LOOK, **kw}
         return cls(profile, seeds, **kw)
 

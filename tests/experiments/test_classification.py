@@ -231,3 +231,36 @@ def test_run_chooses_phase2_lr_on_validation_and_uses_it_on_every_seed(quick_llc
     assert [r["dataset"] for r in rows] == ["toy"] * 3 and all(r["seeds"] == 2 for r in rows)
     text = C.readings(tables, cfg)
     assert "phase 2 runs at" in text and "phase 2 runs ×" in text and "Train (160 images)" in text
+
+
+def test_the_quick_look_reuses_the_full_runs_phase2_choice_and_trains_none_of_it(quick_llc, tmp_path, monkeypatch,
+                                                                                  capsys):
+    from llcpkg import train
+    from llcpkg.results import write_table
+
+    monkeypatch.setenv("LLC_RESULTS", str(tmp_path / "results"))
+    P = replace(quick_llc, name="laptop", train_subset=160, test_subset=64)  # a real profile's name: not smoke
+    kw = dict(datasets=["toy"], phase2_lrs=[0.02, 0.2], phase2_lengths=[1, 2], val_size=40)
+    full = C.ClassificationExperiment.for_profile(P, seeds=[0, 1], **kw)
+    lr = C.phase2_lr_table(full)
+    length = C.phase2_length_table(full, C.chosen_phase2_lrs(lr))
+    write_table(lr, C.PHASE2_LR, P.results_dir)
+    write_table(length, C.PHASE2_LENGTH, P.results_dir)
+    monkeypatch.setenv("LLC_CACHE", str(tmp_path / "empty-cache"))  # nothing cached: a choice made again would train
+    class Trains(Exception):
+        """Raised by the stub: a stage would train."""
+
+    def stub(*args, **kwargs):
+        raise Trains
+
+    monkeypatch.setattr(train, "_train_stage", stub)
+    quick = C.ClassificationExperiment.for_profile(P, seeds=[0], **kw)
+    again = C.phase2_lr_table(quick)  # nothing trains: the stub would raise
+    assert C.chosen_phase2_lrs(again) == C.chosen_phase2_lrs(lr) and again["phase2 lr"].tolist() == [0.02, 0.2]
+    assert C.phase2_length_table(quick, C.chosen_phase2_lrs(again))["length"].tolist() == [1, 2]
+    assert "reused from" in capsys.readouterr().out
+    with pytest.raises(Trains):  # other candidates: chosen again
+        C.phase2_lr_table(replace(quick, phase2_lrs=(0.05, 0.2)))
+    assert "other candidates" in capsys.readouterr().out
+    with pytest.raises(Trains):  # two seeds: the full run always makes its own choice
+        C.phase2_lr_table(full)

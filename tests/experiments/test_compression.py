@@ -146,3 +146,29 @@ def test_summaries_give_intervals_beside_the_per_seed_tables():
     s = out[X.COMPRESSION_SUMMARY].set_index("method")
     assert np.isclose(s.loc["hfh", "error mean"], 0.11) and s.loc["hfh", "seeds"] == 3
     assert s.loc["hfh", "error lo"] < 0.11 < s.loc["hfh", "error hi"]
+
+
+def test_the_quick_look_reuses_the_full_runs_epoch_and_lr_choices(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from llcpkg.results import write_table
+
+    monkeypatch.setenv("LLC_RESULTS", str(tmp_path))
+    P = get_profile("cpu")
+    full = X.CompressionExperiment.for_profile(P)
+    quick = X.CompressionExperiment.for_profile(P, seeds=[0])
+    epochs = pd.DataFrame([{X.NET: n, "epochs": e, "val_accuracy": 0.8 + e / 100, "chosen": i == 1}
+                           for n in full.nets for i, e in enumerate(full.epoch_choices(n))])
+    s = SimpleNamespace(base_cfg=SimpleNamespace(lr=P.lr))  # all the choice reads when it is reused
+    lrs = pd.DataFrame([{X.NET: n, X.METHOD: m, "lr": P.lr * f, "val_accuracy": 0.8, "chosen": f == 1.0}
+                        for n in full.nets for m in ("hashednets", "hfh") for f in X.LR_SCALES])
+    write_table(epochs, X.EPOCHS, tmp_path)
+    write_table(lrs, X.LRS, tmp_path)
+    assert X.choose_epochs(quick, None).equals(epochs)  # no Setup: a choice made again would fail on it
+    got = X.choose_lrs(quick, s, epochs)
+    assert got[["lr", "chosen"]].equals(lrs[["lr", "chosen"]])
+    with pytest.raises(AttributeError):  # the full run makes its own choice (here: fails on the missing Setup)
+        X.choose_epochs(full, None)
+    write_table(epochs[epochs[X.NET] == "mlp3"], X.EPOCHS, tmp_path)  # mlp5's candidates missing: chosen again
+    with pytest.raises(AttributeError):
+        X.choose_epochs(quick, None)
