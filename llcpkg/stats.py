@@ -51,10 +51,13 @@ class Interval:
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"
+        if self.method == SINGLE:  # a zero-width "[x, x]" would read as certainty
+            return f"{self.mean:{spec}} (one run: no interval)"
         return f"{self.mean:{spec}} [{self.lo:{spec}}, {self.hi:{spec}}]"
 
     def __str__(self) -> str:
-        """``"0.912 [0.905, 0.919]"``; ``f"{iv:.1f}"`` picks another number format."""
+        """``"0.912 [0.905, 0.919]"``, or ``"0.912 (one run: no interval)"`` from one value;
+        ``f"{iv:.1f}"`` picks another number format."""
         return format(self)
 
     def contains(self, x: float) -> bool:

@@ -47,6 +47,7 @@ def test_single_seed_is_zero_width():
     iv = seed_interval([0.8])
     assert (iv.lo, iv.mean, iv.hi, iv.n, iv.method) == (0.8, 0.8, 0.8, 1, "single seed")
     assert math.isnan(iv.std)
+    assert f"{iv:.2f}" == "0.80 (one run: no interval)" and "[" not in str(iv)  # never a zero-width [x, x]
 
 
 def test_bad_values_are_errors():

@@ -182,7 +182,8 @@ def plot_f1_vs_samples(summary: pd.DataFrame, reference: str = REFERENCE_DETECTO
         ax.set_xscale("log")
         ax.set_xlabel("tuning samples n (n OOD + n ID, weighted to the test prevalence)")
         ax.set_ylabel("test F1 (OOD positive)")
-        ax.set_title(f"{oset}: F1 vs tuning samples ({int(t['seeds'].iloc[0])} runs, 95% interval)")
+        n = int(t["seeds"].iloc[0])
+        ax.set_title(f"{oset}: F1 vs tuning samples ({n} run{'s' * (n != 1)}{', 95% interval' * (n > 1)})")
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -327,7 +328,7 @@ def describe_ood(per_run: pd.DataFrame, match: pd.DataFrame) -> str:
         ed, msp = _per_run(g, oset, REFERENCE_DETECTOR, 0), _per_run(g, oset, BASELINE_DETECTOR)
         diff = paired_interval(ed, msp)
         n_max = int(g.loc[g["detector"] == BASELINE_DETECTOR, "n_tune"].max())
-        lines.append(f"{oset} ({len(ed)} runs): F1 (OOD positive) LLC-ED {seed_interval(ed):.3f} vs MSP tuned on "
+        lines.append(f"{oset} ({len(ed)} run{'s' * (len(ed) != 1)}): F1 (OOD positive) LLC-ED {seed_interval(ed):.3f} vs MSP tuned on "
                      f"n = {n_max}: {seed_interval(msp):.3f}; difference {diff:+.3f} (claim: ≥ {-TOLERANCE:+.2f}); "
                      f"F1 (ID positive) of ED {seed_interval(ed_rows[F1_ID]):.3f}; ED accepts "
                      f"{seed_interval(ed_rows[ACCEPT]):.3f} of in-distribution test images; flag-all F1 "
