@@ -254,11 +254,12 @@ def _validation_row(cfg: ClassificationExperiment, name: str, val: DataBundle, v
             "val exact match": m["exact_match"], "train exact match": m_train["exact_match"]}
 
 
-def _recorded_for(cfg: ClassificationExperiment, column: str,
-                  candidates: dict[str, tuple[float, ...]]) -> Callable[[pd.DataFrame], pd.DataFrame | None]:
+def _recorded_for(cfg: ClassificationExperiment, column: str, candidates: dict[str, tuple[float, ...]],
+                  at_lr: dict[str, float] | None = None) -> Callable[[pd.DataFrame], pd.DataFrame | None]:
     """A ``fit`` for :func:`llcpkg.results.reused_choice`: a recorded lr or length table restricted to
     ``cfg.datasets`` if it was made for exactly ``candidates[name]`` in ``column`` (one chosen row
-    each, :func:`llcpkg.results.made_for`) on the same validation split size and k; else None."""
+    each, :func:`llcpkg.results.made_for`) on the same validation split size and k (and, for the
+    length table, at the lr ``at_lr[name]``); else None."""
     def fit(table: pd.DataFrame) -> pd.DataFrame | None:
         if not made_for(table, ["dataset"], column, {(n,): c for n, c in candidates.items()}):
             return None
@@ -267,16 +268,18 @@ def _recorded_for(cfg: ClassificationExperiment, column: str,
             val, _, bits = _validation(cfg, name)
             if set(rows["bits"]) != {bits} or set(rows["val images"]) != {len(val.test)}:
                 return None
+            if at_lr is not None and not np.allclose(rows["phase2 lr"].to_numpy(float), at_lr[name]):
+                return None
         return table[table["dataset"].isin(cfg.datasets)].reset_index(drop=True)
     return fit
 
 
-def _reused(cfg: ClassificationExperiment, name: str, column: str,
-            candidates: dict[str, tuple[float, ...]]) -> pd.DataFrame | None:
+def _reused(cfg: ClassificationExperiment, name: str, column: str, candidates: dict[str, tuple[float, ...]],
+            at_lr: dict[str, float] | None = None) -> pd.DataFrame | None:
     """The full run's choice table ``name`` when this run is the quick look and it fits; else None."""
     if not is_quick_look(cfg.profile, cfg.seeds):
         return None
-    return reused_choice(name, cfg.profile.results_dir, _recorded_for(cfg, column, candidates))
+    return reused_choice(name, cfg.profile.results_dir, _recorded_for(cfg, column, candidates, at_lr))
 
 
 def phase2_lr_table(cfg: ClassificationExperiment) -> pd.DataFrame:
@@ -334,9 +337,8 @@ def phase2_length_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, flo
     after which the next one raises the training exact-match rate by less than :data:`STOP_RISE`
     (phase 2 "until the training exact-match rate stops rising"), else the longest. The quick look
     reads the full run's table instead when it was made at the same lrs and multipliers."""
-    reused = _reused(cfg, PHASE2_LENGTH, "length", {n: tuple(cfg.phase2_lengths) for n in cfg.datasets})
-    if reused is not None and all(np.allclose(reused.loc[reused["dataset"] == n, "phase2 lr"], lr)
-                                  for n, lr in phase2_lrs.items()):
+    reused = _reused(cfg, PHASE2_LENGTH, "length", {n: tuple(cfg.phase2_lengths) for n in cfg.datasets}, phase2_lrs)
+    if reused is not None:
         return reused
     rows = []
     for name in cfg.datasets:

@@ -259,6 +259,10 @@ def test_the_quick_look_reuses_the_full_runs_phase2_choice_and_trains_none_of_it
     assert C.chosen_phase2_lrs(again) == C.chosen_phase2_lrs(lr) and again["phase2 lr"].tolist() == [0.02, 0.2]
     assert C.phase2_length_table(quick, C.chosen_phase2_lrs(again))["length"].tolist() == [1, 2]
     assert "reused from" in capsys.readouterr().out
+    other = {"toy": 0.2 if C.chosen_phase2_lrs(lr)["toy"] != 0.2 else 0.02}
+    with pytest.raises(Trains):  # lengths recorded at another lr: chosen again
+        C.phase2_length_table(quick, other)
+    assert "other candidates" in capsys.readouterr().out
     with pytest.raises(Trains):  # other candidates: chosen again
         C.phase2_lr_table(replace(quick, phase2_lrs=(0.05, 0.2)))
     assert "other candidates" in capsys.readouterr().out
