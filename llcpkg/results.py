@@ -111,7 +111,7 @@ def reused_choice(name: str, results_dir: str | Path,
     seeds) that the last full run wrote under ``results_dir``, as ``fit(table)`` returns it: the rows
     this run's choice would make, or None when the table was made for other candidates. None as well
     when there is no such table; then the caller makes the choice. The quick look reuses the full
-    run's choices this way (:func:`llcpkg.seeds.is_quick_look`) and says so."""
+    run's choices this way (:func:`llcpkg.seeds.quick_look_choice`) and says so."""
     try:
         table = read_table(name, results_dir)
     except FileNotFoundError:

@@ -19,9 +19,10 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 
 from .profiles import Profile
+from .results import reused_choice
 from .stats import summarise_seeds
 
-__all__ = ["SEED", "ENV", "parse_seeds", "resolve_seeds", "is_quick_look", "over_seeds", "summary_name", "summary_table"]
+__all__ = ["SEED", "ENV", "parse_seeds", "resolve_seeds", "is_quick_look", "quick_look_choice", "over_seeds", "summary_name", "summary_table"]
 
 SEED = "seed"  # the seed column of every per-seed table
 ENV = "LLC_SEEDS"
@@ -62,8 +63,16 @@ def is_quick_look(profile: Profile, seeds: Sequence[int]) -> bool:
     training length: notebook 04's extra code lengths, notebook 08's ×2 runs and factor study (each
     family's ``QUICK_LOOK``; a parameter given explicitly always wins). It reuses the choices that the
     full run made on validation at a fixed seed instead of making them again
-    (:func:`llcpkg.results.reused_choice`)."""
+    (:func:`quick_look_choice`)."""
     return len(tuple(seeds)) == 1 and profile.name != "smoke"
+
+
+def quick_look_choice(profile: Profile, seeds: Sequence[int], name: str,
+                      fit: Callable[[pd.DataFrame], pd.DataFrame | None]) -> pd.DataFrame | None:
+    """In the quick look, the full run's choice table ``name`` from the profile's results folder as
+    ``fit`` accepts it (:func:`llcpkg.results.reused_choice`); None for any other run, which makes
+    its own choices, and None when the table is missing or was made for other candidates."""
+    return reused_choice(name, profile.results_dir, fit) if is_quick_look(profile, seeds) else None
 
 
 def over_seeds(one_seed: Callable[[int], pd.DataFrame], seeds: Sequence[int]) -> pd.DataFrame:

@@ -31,3 +31,18 @@ def test_reused_choice_returns_the_fitted_table_or_none_and_says_which(tmp_path,
     assert got["net"].tolist() == ["a", "a"] and "reused from" in capsys.readouterr().out
     assert reused_choice("choice", tmp_path, lambda t: None) is None
     assert "choosing again" in capsys.readouterr().out
+
+
+def test_only_the_quick_look_reads_a_recorded_choice(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from llcpkg.profiles import get_profile
+    from llcpkg.results import write_table
+    from llcpkg.seeds import quick_look_choice
+
+    monkeypatch.setenv("LLC_RESULTS", str(tmp_path))
+    write_table(_choice(), "choice", tmp_path)
+    cpu = get_profile("cpu")
+    assert len(quick_look_choice(cpu, (0,), "choice", lambda t: t)) == 4  # one seed: the quick look
+    assert quick_look_choice(cpu, (0, 1, 2), "choice", lambda t: t) is None  # the full run chooses itself
+    assert quick_look_choice(replace(cpu, name="smoke"), (0,), "choice", lambda t: t) is None  # CI's smoke run too

@@ -102,7 +102,7 @@ RUNS_PART, RETRIEVAL_PART, OOD_PART = "omniglot runs", "retrieval methods", "ood
 CLAIM_FAMILIES = (RUNS_PART, RETRIEVAL_PART, OOD_PART)
 # the quick look's presets (one seed, make reproduce SEEDS=0): ×1 only, whose stages are notebooks 01, 03
 # and 04's (nothing trains), and no factor study. A trend and a factor study at one seed cannot be read
-# against the seeds' spread, and the ×2 runs and the factors were 2,100 of the one-seed run's 6,450 s
+# against the seeds' spread; notebook 08 with them was 2,127 s of stop 28's cold one-seed run (6,449 s)
 QUICK_LOOK = {"lengths": (1,), "factors": ()}
 
 

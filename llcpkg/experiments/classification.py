@@ -28,8 +28,8 @@ from ..pipeline import SPLIT_SEED, load_bundle, run_llc, stage_configs, with_pha
 from ..plots import grouped_bars
 from ..profiles import Profile
 from ..references import gate_baseline
-from ..results import made_for, reused_choice
-from ..seeds import SEED, is_quick_look, over_seeds, resolve_seeds, summary_table
+from ..results import made_for
+from ..seeds import SEED, over_seeds, quick_look_choice, resolve_seeds, summary_table
 from ..stats import Interval, paired_interval, require_columns, seed_interval
 from ..timing import train_step_seconds
 from ..train import LOSSES, Trained, iterate_batches
@@ -256,7 +256,7 @@ def _validation_row(cfg: ClassificationExperiment, name: str, val: DataBundle, v
 
 def _recorded_for(cfg: ClassificationExperiment, column: str, candidates: dict[str, tuple[float, ...]],
                   at_lr: dict[str, float] | None = None) -> Callable[[pd.DataFrame], pd.DataFrame | None]:
-    """A ``fit`` for :func:`llcpkg.results.reused_choice`: a recorded lr or length table restricted to
+    """A ``fit`` for :func:`llcpkg.seeds.quick_look_choice`: a recorded lr or length table restricted to
     ``cfg.datasets`` if it was made for exactly ``candidates[name]`` in ``column`` (one chosen row
     each, :func:`llcpkg.results.made_for`) on the same validation split size and k (and, for the
     length table, at the lr ``at_lr[name]``); else None."""
@@ -274,14 +274,6 @@ def _recorded_for(cfg: ClassificationExperiment, column: str, candidates: dict[s
     return fit
 
 
-def _reused(cfg: ClassificationExperiment, name: str, column: str, candidates: dict[str, tuple[float, ...]],
-            at_lr: dict[str, float] | None = None) -> pd.DataFrame | None:
-    """The full run's choice table ``name`` when this run is the quick look and it fits; else None."""
-    if not is_quick_look(cfg.profile, cfg.seeds):
-        return None
-    return reused_choice(name, cfg.profile.results_dir, _recorded_for(cfg, column, candidates, at_lr))
-
-
 def phase2_lr_table(cfg: ClassificationExperiment) -> pd.DataFrame:
     """Phase 2's learning rate chosen per data set on a validation split (:func:`validation_bundle`,
     fixed split seed), on one seed (:data:`CHOICE_SEED`): baseline and phase 1 are trained on the
@@ -290,10 +282,11 @@ def phase2_lr_table(cfg: ClassificationExperiment) -> pd.DataFrame:
     rate, the training exact-match rate (on at most ``cfg.train_eval`` of the training images),
     the validation baseline, and ``chosen``: the highest validation MHD (the first candidate in
     order on a tie). One row per (data set, lr); the test split is never read. The quick look reads
-    the full run's table instead when it was made for the same candidates (:func:`_reused`)."""
+    the full run's table instead when it was made for the same candidates
+    (:func:`llcpkg.seeds.quick_look_choice`)."""
     P, rows = cfg.profile, []
-    reused = _reused(cfg, PHASE2_LR, "phase2 lr", {n: tuple(P.scaled_lr(lr) for lr in cfg.phase2_lrs)
-                                                   for n in cfg.datasets})
+    candidates = {n: tuple(P.scaled_lr(lr) for lr in cfg.phase2_lrs) for n in cfg.datasets}
+    reused = quick_look_choice(P, cfg.seeds, PHASE2_LR, _recorded_for(cfg, "phase2 lr", candidates))
     if reused is not None:
         return reused
     for name in cfg.datasets:
@@ -337,7 +330,8 @@ def phase2_length_table(cfg: ClassificationExperiment, phase2_lrs: dict[str, flo
     after which the next one raises the training exact-match rate by less than :data:`STOP_RISE`
     (phase 2 "until the training exact-match rate stops rising"), else the longest. The quick look
     reads the full run's table instead when it was made at the same lrs and multipliers."""
-    reused = _reused(cfg, PHASE2_LENGTH, "length", {n: tuple(cfg.phase2_lengths) for n in cfg.datasets}, phase2_lrs)
+    fit = _recorded_for(cfg, "length", {n: tuple(cfg.phase2_lengths) for n in cfg.datasets}, phase2_lrs)
+    reused = quick_look_choice(cfg.profile, cfg.seeds, PHASE2_LENGTH, fit)
     if reused is not None:
         return reused
     rows = []

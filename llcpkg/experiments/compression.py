@@ -31,8 +31,8 @@ from ..metrics import accuracy, classification_metrics, llc_outputs
 from ..pipeline import SPLIT_SEED, load_bundle, run_llc, stage_configs
 from ..profiles import Profile, stage_epochs
 from ..references import gate
-from ..results import made_for, reused_choice
-from ..seeds import SEED, is_quick_look, over_seeds, resolve_seeds, summary_name, summary_table
+from ..results import made_for
+from ..seeds import SEED, over_seeds, quick_look_choice, resolve_seeds, summary_name, summary_table
 from ..stats import paired_interval, ratio_interval, require_columns, seed_interval
 from ..train import TrainConfig, iterate_batches
 from ..verdicts import FAILS, HOLDS, Rule, Tables, Verdict, at_least, at_most, claim_row, collect, combine, pct, timing_rule
@@ -175,12 +175,10 @@ def _reused(cfg: CompressionExperiment, name: str, by: list[str], column: str,
             candidates: dict[tuple, tuple[float, ...]]) -> pd.DataFrame | None:
     """The full run's choice table ``name`` (rows of ``cfg.nets``) when this run is the quick look
     and the table was made for exactly ``candidates`` (:func:`llcpkg.results.made_for`); else None."""
-    if not is_quick_look(cfg.profile, cfg.seeds):
-        return None
     def fit(table: pd.DataFrame) -> pd.DataFrame | None:
         ok = made_for(table, by, column, candidates)
         return table[table[NET].isin(list(cfg.nets))].reset_index(drop=True) if ok else None
-    return reused_choice(name, cfg.profile.results_dir, fit)
+    return quick_look_choice(cfg.profile, cfg.seeds, name, fit)
 
 
 def choose_epochs(cfg: CompressionExperiment, s: Setup) -> pd.DataFrame:
